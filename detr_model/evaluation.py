@@ -1,0 +1,155 @@
+"""COCO box AP of a detector on a dataset (pycocotools COCOeval, its console output silenced)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+log = logging.getLogger(__name__)
+
+METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100")
+"""The first nine COCOeval summary numbers, in order; -1 where no ground truth falls in a range."""
+
+
+def _silenced(fn: Callable[[], Any]) -> Any:
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn()
+
+
+def coco_metrics(coco_gt: Any, detections: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Returns {AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, per_class} for COCO detections.
+
+    `detections` is the COCO results format: dicts with image_id, category_id, bbox [x, y, w, h]
+    in pixels and score. `per_class` maps each category name to its AP (-1 without ground truth).
+    With no detections every metric is 0 (-1 where there is no ground truth at all).
+    """
+    from pycocotools.cocoeval import COCOeval
+
+    cat_ids = sorted(coco_gt.getCatIds())
+    names = {cid: str(coco_gt.cats[cid]["name"]) for cid in cat_ids}
+    has_gt = len(coco_gt.getAnnIds()) > 0
+    if not detections:
+        empty = 0.0 if has_gt else -1.0
+        result: dict[str, Any] = dict.fromkeys(METRIC_NAMES, empty)
+        result["per_class"] = {
+            names[c]: (0.0 if coco_gt.getAnnIds(catIds=[c]) else -1.0) for c in cat_ids
+        }
+        return result
+    coco_dt = _silenced(lambda: coco_gt.loadRes([dict(d) for d in detections]))
+    evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
+    _silenced(evaluator.evaluate)
+    _silenced(evaluator.accumulate)
+    _silenced(evaluator.summarize)
+    result = {name: float(v) for name, v in zip(METRIC_NAMES, evaluator.stats, strict=False)}
+    precision = evaluator.eval["precision"]  # (T iou, R recall, K cats, A areas, M maxDets)
+    per_class: dict[str, float] = {}
+    for k, cid in enumerate(evaluator.params.catIds):
+        p = precision[:, :, k, 0, -1]
+        p = p[p > -1]
+        per_class[names[cid]] = float(np.mean(p)) if p.size else -1.0
+    result["per_class"] = per_class
+    return result
+
+
+def detections_to_coco(
+    results: Iterable[Mapping[str, Tensor]],
+    image_ids: Iterable[int],
+    *,
+    label_to_category: Mapping[int, int] | None = None,
+) -> list[dict[str, Any]]:
+    """Returns COCO-results dicts from post-processed outputs ({scores, labels, boxes xyxy px}).
+
+    Labels are category ids unless `label_to_category` maps them; labels with no category
+    (the "N/A" slots) are left out.
+    """
+    out: list[dict[str, Any]] = []
+    for result, image_id in zip(results, image_ids, strict=True):
+        boxes = result["boxes"].detach().float().cpu()
+        xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
+        scores = result["scores"].detach().float().cpu().tolist()
+        labels = result["labels"].detach().cpu().tolist()
+        for box, score, label in zip(xywh, scores, labels, strict=True):
+            cat = label_to_category.get(int(label)) if label_to_category else int(label)
+            if cat is None or not math.isfinite(score):
+                continue
+            out.append({"image_id": int(image_id), "category_id": cat, "bbox": box, "score": score})
+    return out
+
+
+@torch.no_grad()
+def predict_dataset(
+    model: nn.Module,
+    data_loader: Iterable[tuple[Any, Sequence[Mapping[str, Tensor]]]],
+    *,
+    postprocess: Callable[..., list[dict[str, Tensor]]] | None = None,
+    label_to_category: Mapping[int, int] | None = None,
+    autocast_dtype: torch.dtype | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[dict[str, Any]]:
+    """Returns COCO-results detections of `model` on every batch (images, targets) of the loader.
+
+    Targets need `image_id` and `orig_size` (h, w); boxes are scaled to the original image.
+    """
+    if postprocess is None:
+        from detr_model.postprocess import PostProcess
+
+        postprocess = PostProcess()
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    detections: list[dict[str, Any]] = []
+    try:
+        for images, targets in data_loader:
+            if should_stop is not None and should_stop():
+                break
+            with torch.autocast(
+                device.type,
+                dtype=autocast_dtype or torch.float32,
+                enabled=autocast_dtype is not None,
+            ):
+                outputs = model(images.to(device))
+            outputs = {
+                "pred_logits": outputs["pred_logits"].float(),
+                "pred_boxes": outputs["pred_boxes"].float(),
+            }
+            sizes = torch.stack([t["orig_size"] for t in targets]).to(device)
+            results = postprocess(outputs, sizes)
+            ids = [int(t["image_id"].reshape(-1)[0]) for t in targets]
+            detections += detections_to_coco(results, ids, label_to_category=label_to_category)
+    finally:
+        model.train(was_training)
+    return detections
+
+
+def evaluate(
+    model: nn.Module,
+    data_loader: Iterable[tuple[Any, Sequence[Mapping[str, Tensor]]]],
+    coco_gt: Any,
+    *,
+    postprocess: Callable[..., list[dict[str, Tensor]]] | None = None,
+    label_to_category: Mapping[int, int] | None = None,
+    autocast_dtype: torch.dtype | None = None,
+) -> dict[str, Any]:
+    """Returns the COCO box metrics (see `coco_metrics`) of `model` on the loader's images.
+
+    `coco_gt` is the pycocotools COCO of the ground truth (`CocoDetection.coco()`); the loader
+    yields (NestedTensor, targets) as `collate_fn` makes them, with evaluation transforms.
+    """
+    detections = predict_dataset(
+        model,
+        data_loader,
+        postprocess=postprocess,
+        label_to_category=label_to_category,
+        autocast_dtype=autocast_dtype,
+    )
+    metrics = coco_metrics(coco_gt, detections)
+    log.info("evaluation: AP %.3f, AP50 %.3f", metrics["AP"], metrics["AP50"])
+    return metrics
