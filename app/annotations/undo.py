@@ -15,17 +15,20 @@ class Changed:
     `images`: relative paths whose boxes, proposals, status or size changed.
     `categories`: ids whose name, colour or box count changed.
     `category_list`: True when categories were added or removed.
+    `image_list`: True when images were added to or removed from the project.
     """
 
     images: frozenset[str] = frozenset()
     categories: frozenset[int] = frozenset()
     category_list: bool = False
+    image_list: bool = False
 
     def __or__(self, other: Changed) -> Changed:
         return Changed(
             images=self.images | other.images,
             categories=self.categories | other.categories,
             category_list=self.category_list or other.category_list,
+            image_list=self.image_list or other.image_list,
         )
 
 

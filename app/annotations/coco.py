@@ -1,0 +1,155 @@
+"""COCO detection files: export (atomic, pycocotools-loadable) and tolerant import.
+
+Our own extra data (category colours, image status, box uid/source/score and the exact xyxy
+corners) rides in a "detr_studio" field of each entry, which other tools ignore; with it, our
+files round-trip exactly. Merging an import into a project lives in coco_merge.py.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.annotations.atomic import atomic_write_text
+from app.annotations.coco_import import ImportReport, ImportResult, import_coco, parse_coco
+from app.annotations.geometry import clamp_rect, is_finite_rect, rect_area, xyxy_to_xywh
+from app.annotations.images import ImageReadError, read_size
+from app.annotations.model import ImageStatus, Project
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "EXTRA_KEY",
+    "ExportSummary",
+    "ImportReport",
+    "ImportResult",
+    "build_coco",
+    "export_coco",
+    "import_coco",
+    "parse_coco",
+]
+
+EXTRA_KEY = "detr_studio"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote and what it had to leave out."""
+
+    path: Path | None
+    images: int = 0
+    annotations: int = 0
+    categories: int = 0
+    skipped_images: list[str] = field(default_factory=list)  # "path: reason"
+    skipped_boxes: int = 0  # boxes entirely outside their image
+
+
+def _image_size(project: Project, rec) -> tuple[int, int]:
+    if rec.size is None:
+        w, h = read_size(project.root / rec.path, name=rec.path)
+        rec.width, rec.height = w, h  # lazily learned, kept for next time
+    return rec.size
+
+
+def build_coco(project: Project, *, only_reviewed: bool = False) -> tuple[dict, ExportSummary]:
+    """Return the COCO dict for the project and a summary (nothing is written).
+
+    Images are numbered 1..N in project order, annotations 1..M; boxes are clamped to their
+    image and dropped (counted) when nothing is left. Images whose size is unknown are measured
+    from their header; unreadable ones are left out and listed in the summary.
+    """
+    summary = ExportSummary(path=None)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    categories = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "supercategory": "",
+            EXTRA_KEY: {"color": c.color},
+        }
+        for c in sorted(project.categories, key=lambda c: c.id)
+    ]
+    known_ids = {c.id for c in project.categories}
+    images: list[dict] = []
+    annotations: list[dict] = []
+    for rec in project.images:
+        if only_reviewed and rec.status != ImageStatus.REVIEWED:
+            continue
+        try:
+            width, height = _image_size(project, rec)
+        except ImageReadError as exc:
+            summary.skipped_images.append(str(exc))
+            log.warning("export: %s", exc)
+            continue
+        image_id = len(images) + 1
+        images.append(
+            {
+                "id": image_id,
+                "file_name": rec.path,
+                "width": width,
+                "height": height,
+                EXTRA_KEY: {"status": rec.status.value},
+            }
+        )
+        for box in rec.boxes:
+            if box.category_id not in known_ids:
+                summary.skipped_boxes += 1
+                continue
+            if not is_finite_rect(box.rect):
+                summary.skipped_boxes += 1
+                continue
+            rect = clamp_rect(box.rect, width, height)
+            if rect_area(rect) <= 0:
+                summary.skipped_boxes += 1
+                continue
+            extra = {"uid": box.uid, "source": box.source, "xyxy": list(rect)}
+            if box.score is not None:
+                extra["score"] = box.score
+            bbox = xyxy_to_xywh(rect)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": box.category_id,
+                    "bbox": list(bbox),
+                    "area": bbox[2] * bbox[3],
+                    "iscrowd": 0,
+                    EXTRA_KEY: extra,
+                }
+            )
+    data = {
+        "info": {
+            "description": f"{project.root.name} (DETR Studio export)",
+            "version": "1.0",
+            "year": now.year,
+            "contributor": "DETR Studio",
+            "date_created": now.isoformat(timespec="seconds"),
+            EXTRA_KEY: {"format": FORMAT_VERSION, "next_category_id": project.next_category_id},
+        },
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
+    summary.images = len(images)
+    summary.annotations = len(annotations)
+    summary.categories = len(categories)
+    return data, summary
+
+
+def export_coco(
+    project: Project, path: str | os.PathLike, *, only_reviewed: bool = False
+) -> ExportSummary:
+    """Write the project as a COCO detection file atomically and return what was written."""
+    path = Path(path)
+    data, summary = build_coco(project, only_reviewed=only_reviewed)
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    atomic_write_text(path, text)
+    summary.path = path
+    log.info("exported %d images, %d boxes to %s", summary.images, summary.annotations, path)
+    return summary
