@@ -181,6 +181,9 @@ class Project:
     _category_index: dict[int, Category] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    _indexed_images: list[ImageRecord] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -196,13 +199,19 @@ class Project:
         """Rebuild the path and category-id lookups from the lists."""
         self._image_index = {rec.path: rec for rec in self.images}
         self._category_index = {c.id: c for c in self.categories}
+        self._indexed_images = self.images
+
+    def _image_index_stale(self) -> bool:
+        return self.images is not self._indexed_images or len(self._image_index) != len(self.images)
 
     def image(self, path: str) -> ImageRecord:
         """Return the image record for a relative path (KeyError if absent)."""
         rec = self._image_index.get(path)
         if rec is None or rec.path != path:
-            self.reindex()
-            rec = self._image_index.get(path)
+            # A miss is cheap to trust unless the list was changed behind the index's back.
+            if rec is not None or self._image_index_stale():
+                self.reindex()
+                rec = self._image_index.get(path)
             if rec is None:
                 raise KeyError(f"no image {path!r} in project {self.root}")
         return rec
@@ -217,6 +226,8 @@ class Project:
 
     def add_images(self, records: Iterable[ImageRecord]) -> list[ImageRecord]:
         """Append records whose path is not yet listed; return those added."""
+        if self._image_index_stale():
+            self.reindex()
         added = []
         for rec in records:
             if rec.path in self._image_index:
@@ -230,7 +241,7 @@ class Project:
         """Return the category with this id (KeyError if absent)."""
         cat = self._category_index.get(category_id)
         if cat is None or cat.id != category_id:
-            self.reindex()
+            self.reindex()  # categories are few: a rebuild is cheap
             cat = self._category_index.get(category_id)
             if cat is None:
                 raise KeyError(f"no category id {category_id}")

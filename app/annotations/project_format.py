@@ -1,0 +1,120 @@
+"""The project file's JSON layout (format version 1), both directions.
+
+Boxes and proposals are stored as short lists to keep 100,000-box projects small and fast:
+box `[uid, x1, y1, x2, y2, category_id, score | null, source]`,
+proposal `[uid, x1, y1, x2, y2, category_id, score, model]`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+
+from app.annotations.model import Box, Category, ImageRecord, ImageStatus, Project, Proposal
+from app.annotations.paths import safe_relative_path
+
+FORMAT_NAME = "detr-studio-project"
+FORMAT_VERSION = 1
+
+
+def project_to_dict(project: Project) -> dict:
+    """Return the JSON-ready dict of a project."""
+    images = []
+    for rec in project.images:
+        entry: dict = {"path": rec.path, "status": rec.status.value}
+        if rec.width is not None and rec.height is not None:
+            entry["width"], entry["height"] = rec.width, rec.height
+        if rec.boxes:
+            entry["boxes"] = [
+                [b.uid, b.x1, b.y1, b.x2, b.y2, b.category_id, b.score, b.source] for b in rec.boxes
+            ]
+        if rec.proposals:
+            entry["proposals"] = [
+                [p.uid, p.x1, p.y1, p.x2, p.y2, p.category_id, p.score, p.model]
+                for p in rec.proposals
+            ]
+        images.append(entry)
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "root": os.path.abspath(project.root),
+        "next_category_id": project.next_category_id,
+        "categories": [{"id": c.id, "name": c.name, "color": c.color} for c in project.categories],
+        "meta": project.meta,
+        "images": images,
+    }
+
+
+def _float(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def project_from_dict(data: dict, root: Path) -> Project:
+    """Return the project a dict describes (KeyError/TypeError/ValueError when it is damaged)."""
+    if data.get("format") != FORMAT_NAME:
+        raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT_NAME!r}")
+    categories = [
+        Category(id=int(c["id"]), name=str(c["name"]), color=str(c["color"]))
+        for c in data["categories"]
+    ]
+    if len({c.id for c in categories}) != len(categories):
+        raise ValueError("two categories share an id")
+    images = []
+    for entry in data["images"]:
+        w, h = entry.get("width"), entry.get("height")
+        boxes = [
+            Box(
+                uid=str(uid),
+                x1=_float(x1),
+                y1=_float(y1),
+                x2=_float(x2),
+                y2=_float(y2),
+                category_id=int(cid),
+                score=None if score is None else _float(score),
+                source=str(source),
+            )
+            for uid, x1, y1, x2, y2, cid, score, source in entry.get("boxes", ())
+        ]
+        proposals = [
+            Proposal(
+                uid=str(uid),
+                x1=_float(x1),
+                y1=_float(y1),
+                x2=_float(x2),
+                y2=_float(y2),
+                category_id=int(cid),
+                score=_float(score),
+                model=str(model),
+            )
+            for uid, x1, y1, x2, y2, cid, score, model in entry.get("proposals", ())
+        ]
+        path = safe_relative_path(entry["path"])
+        if path is None:
+            raise ValueError(f"image path {entry['path']!r} leaves the image folder")
+        images.append(
+            ImageRecord(
+                path=path,
+                width=int(w) if w is not None else None,
+                height=int(h) if h is not None else None,
+                status=ImageStatus(entry.get("status", ImageStatus.UNLABELED.value)),
+                boxes=boxes,
+                proposals=proposals,
+            )
+        )
+    meta = data.get("meta", {})
+    if not isinstance(meta, dict):
+        raise TypeError("meta is not an object")
+    project = Project(
+        root=root,
+        categories=categories,
+        images=images,
+        next_category_id=int(data.get("next_category_id", 1)),
+        meta=meta,
+    )
+    if len({rec.path for rec in images}) != len(images):
+        raise ValueError("an image path is listed twice")
+    return project
