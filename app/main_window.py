@@ -2,18 +2,276 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QMainWindow
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QToolBar
 
 from app import application_title
+from app.actions import build_actions, build_menus, build_toolbar
+from app.canvas.canvas import Canvas
+from app.dialogs.shortcut_help import ShortcutHelpDialog
+from app.panels.class_panel import ClassPanel
+from app.panels.image_list import ImageListPanel
+from app.session import Session
+from app.settings import Settings
+from app.widgets.status_fields import StatusFields
+from app.workers.image_loader import ImageLoader
+
+log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    """Wires widgets to the session; the behaviour lives in the session, canvas and panels."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
+        self.settings = settings if settings is not None else Settings()
         self.setWindowTitle(application_title())
         self.resize(1280, 800)
-        self.setCentralWidget(QLabel("Drop an image folder here"))
-        self.statusBar().showMessage("Ready")
+        self.setAcceptDrops(True)
 
-    def open_path(self, path: str) -> None:
-        self.statusBar().showMessage(f"Opening {path} is not implemented yet")
+        self.session = Session(self)
+        self.loader = ImageLoader(self)
+        self.canvas = Canvas(self.session, self.loader, self)
+        self.image_list = ImageListPanel(self.session, self)
+        self.class_panel = ClassPanel(self.session, self)
+        self.canvas.navigator = self.image_list
+        self.setCentralWidget(self.canvas)
+        self._add_dock(
+            "Images", "images_dock", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self._add_dock(
+            "Classes", "classes_dock", self.class_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+
+        self.actions = build_actions(self, self)
+        self.menus = build_menus(self.menuBar(), self.actions)
+        self.recent_menu = self.menus["File"].addMenu("Open &Recent")
+        self.menus["File"].insertMenu(self.actions["open_project"], self.recent_menu)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        for dock in self.findChildren(QDockWidget):
+            self.menus["View"].addAction(dock.toggleViewAction())
+        self.toolbar = QToolBar("Tools", self)
+        self.toolbar.setObjectName("main_toolbar")
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
+        build_toolbar(self.toolbar, self.actions)
+        self.addToolBar(self.toolbar)
+        self._help: ShortcutHelpDialog | None = None
+        self.fields = StatusFields(self.statusBar())
+        self._connect()
+        self._restore_layout()
+        self._update_title()
+        self._update_undo()
+        self.statusBar().showMessage("Drop an image folder here, or File → Open Folder (Ctrl+O)")
+
+    def _add_dock(self, title: str, name: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _connect(self) -> None:
+        s = self.session
+        s.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        s.dirty_changed.connect(lambda _dirty: self._update_title())
+        s.project_opened.connect(self._update_title)
+        s.undo_changed.connect(self._update_undo)
+        s.counts_changed.connect(self._update_counts)
+        s.current_image_changed.connect(self._on_current_image)
+        s.image_changed.connect(self._on_image_changed)
+        self.canvas.view.zoom_changed.connect(self.fields.set_zoom)
+        self.canvas.view.cursor_moved.connect(self._on_cursor)
+        self.canvas.draw_mode_changed.connect(self.actions["draw_mode"].setChecked)
+
+    # ----- opening -------------------------------------------------------------------------
+
+    def open_path(self, path: str | Path) -> bool:
+        """Open a folder, a project file, an image (its folder) or import a COCO file."""
+        try:
+            report = self.session.open_path(Path(path), recover=self._ask_recover)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("cannot open %s: %s", path, exc)
+            QMessageBox.warning(self, "Cannot open", str(exc))
+            return False
+        if self.session.project is not None:
+            self.settings.add_recent_project(self.session.project.root)
+        if report:
+            self.show_report("COCO import", report)
+        self.canvas.setFocus()
+        return True
+
+    def _ask_recover(self, description: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Recover unsaved work?",
+            f"{description}\n\nRecover it? (No opens the last saved project.)",
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open image folder", self.settings.last_dir()
+        )
+        if folder:
+            self.settings.set_last_dir(folder)
+            self.open_path(folder)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open project file", self.settings.last_dir(), "Project (*.json)"
+        )
+        if path:
+            self.open_path(path)
+
+    def import_coco_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import COCO annotations", self.settings.last_dir(), "COCO JSON (*.json)"
+        )
+        if path:
+            self.import_coco(path)
+
+    def import_coco(self, path: str | Path) -> None:
+        """Import a COCO file into the open project and show what happened."""
+        try:
+            report = self.session.import_coco(Path(path))
+        except (OSError, ValueError, KeyError) as exc:
+            QMessageBox.warning(self, "Cannot import", str(exc))
+            return
+        self.show_report("COCO import", report)
+
+    def export_coco_dialog(self) -> None:
+        if self.session.project is None:
+            self.statusBar().showMessage("Open a folder first", 4000)
+            return
+        start = str(self.session.project.root / "annotations.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Export COCO", start, "COCO JSON (*.json)")
+        if path:
+            try:
+                self.session.export_coco(Path(path))
+            except (OSError, ValueError) as exc:
+                QMessageBox.warning(self, "Export failed", str(exc))
+
+    def show_report(self, title: str, text: str) -> None:
+        """Show a multi-line report (non-modal)."""
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=self)
+        box.setModal(False)
+        box.show()
+        self._report_box = box
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_projects()
+        for folder in recent:
+            action = self.recent_menu.addAction(folder)
+            action.triggered.connect(lambda _c=False, f=folder: self.open_path(f))
+        if not recent:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # ----- drag and drop -------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        for path in paths:
+            if Path(path).suffix.lower() == ".json" and self.session.project is not None:
+                self.import_coco(path)
+            else:
+                self.open_path(path)
+
+    # ----- help ----------------------------------------------------------------------------
+
+    def show_shortcuts(self) -> None:
+        if self._help is None:
+            self._help = ShortcutHelpDialog(self)
+        self._help.show()
+        self._help.raise_()
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            f"About {application_title()}",
+            "Bounding-box annotation with a DETR detector in the loop.\n"
+            "Auto-annotate, correct, export COCO, fine-tune.",
+        )
+
+    # ----- status --------------------------------------------------------------------------
+
+    def _update_title(self) -> None:
+        project = self.session.project
+        title = application_title()
+        if project is not None:
+            title = f"{project.root.name}{' *' if self.session.is_dirty() else ''} — {title}"
+        self.setWindowTitle(title)
+
+    def _update_undo(self) -> None:
+        stack = self.session.undo_stack
+        undo, redo = self.actions["undo"], self.actions["redo"]
+        undo.setEnabled(stack.can_undo)
+        redo.setEnabled(stack.can_redo)
+        undo.setText(f"&Undo {stack.undo_text}" if stack.can_undo else "&Undo")
+        redo.setText(f"&Redo {stack.redo_text}" if stack.can_redo else "&Redo")
+
+    def _update_counts(self) -> None:
+        rec = self.session.current_record()
+        if rec is None:
+            self.fields.set_counts("")
+            return
+        text = f"{len(rec.boxes)} boxes · {rec.status.value}"
+        if rec.proposals:
+            text += f" · {len(rec.proposals)} proposals"
+        self.fields.set_counts(text)
+
+    def _on_current_image(self, path: str) -> None:
+        rec = self.session.current_record()
+        self.fields.set_size(rec.size if rec else None)
+        self._update_counts()
+
+    def _on_image_changed(self, path: str) -> None:
+        if path == self.session.current_path:
+            self._on_current_image(path)
+
+    def _on_cursor(self, point: QPointF | None) -> None:
+        rect = self.canvas.scene.image_rect()
+        self.fields.set_cursor(point, point is not None and rect.contains(point))
+
+    # ----- closing -------------------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.window_geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.window_state()
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.session.is_dirty():
+            try:
+                self.session.save()
+            except Exception as exc:  # closeEvent must not raise (PySide crashes on it)
+                log.exception("saving on close failed")
+                answer = QMessageBox.question(
+                    self,
+                    "Cannot save",
+                    f"{exc}\n\nClose anyway? Unsaved changes stay in the autosave file.",
+                )
+                if answer != QMessageBox.StandardButton.Yes:
+                    event.ignore()
+                    return
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+        self.loader.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,182 @@
+"""Decodes images off the GUI thread, prefetches neighbours and keeps a small LRU cache."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+from app.canvas.image_item import preview_of
+from app.workers.threads import PriorityPool
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded image ready to draw: full size in display orientation plus a preview."""
+
+    path: str
+    image: QImage
+    preview: QImage
+
+    @property
+    def nbytes(self) -> int:
+        return self.image.sizeInBytes() + self.preview.sizeInBytes()
+
+
+def decode_to_qimage(path: str) -> QImage:
+    """Return the image at `path` as an RGB32 QImage in display orientation.
+
+    Raises the decoder's error (ImageReadError naming the file) on a broken file.
+    """
+    from app.annotations.images import load_display_image
+
+    pil = load_display_image(path)
+    if pil.mode != "RGB":
+        pil = pil.convert("RGB")
+    data = pil.tobytes("raw", "RGB")
+    width, height = pil.size
+    # convertToFormat copies the pixels, so the QImage owns them after `data` goes away.
+    return QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888).convertToFormat(
+        QImage.Format.Format_RGB32
+    )
+
+
+class _Signals(QObject):
+    done = Signal(object)  # LoadedImage
+    failed = Signal(str, str)  # path, message
+    skipped = Signal(str)  # no longer wanted when its turn came
+
+
+class ImageLoader(QObject):
+    """Asynchronous image decoding for the canvas.
+
+    `request(path, prefetch=[...])` emits `loaded(LoadedImage)` for `path` (at once from the
+    cache, else when the pool thread is done) and decodes `prefetch` paths into the cache at low
+    priority. `failed(path, message)` reports a file that cannot be decoded. `shutdown()` must
+    be called before the application quits (the main window does it in closeEvent).
+    """
+
+    loaded = Signal(object)
+    failed = Signal(str, str)
+
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        *,
+        threads: int = 2,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        super().__init__(parent)
+        self._pool = PriorityPool(threads, name="image-loader")
+        self._cache: OrderedDict[str, LoadedImage] = OrderedDict()
+        self._cache_bytes = cache_bytes
+        self._pending: set[str] = set()
+        self._wanted: str | None = None
+        self._errors: dict[str, str] = {}
+        self._stopping = threading.Event()
+        self._signals = _Signals(self)
+        self._signals.done.connect(self._on_done)
+        self._signals.failed.connect(self._on_failed)
+        self._signals.skipped.connect(self._on_skipped)
+        self._live: frozenset[str] = frozenset()  # read by pool threads; replaced, never mutated
+
+    def request(self, path: str, prefetch: list[str] | tuple[str, ...] = ()) -> None:
+        """Ask for `path` to be shown; warm the cache with `prefetch`."""
+        self._wanted = path
+        self._live = frozenset([path, *prefetch])
+        cached = self._cache.get(path)
+        if cached is not None:
+            self._cache.move_to_end(path)
+            self.loaded.emit(cached)
+        elif path in self._errors:
+            self.failed.emit(path, self._errors[path])
+        else:
+            self._start(path, priority=10)
+        for other in prefetch:
+            if other not in self._cache and other not in self._errors:
+                self._start(other, priority=0)
+
+    def cached(self, path: str) -> LoadedImage | None:
+        """Return the decoded image if it is in the cache."""
+        return self._cache.get(path)
+
+    def forget(self, path: str | None = None) -> None:
+        """Drop one path (or everything) from the cache and the error memory."""
+        if path is None:
+            self._cache.clear()
+            self._errors.clear()
+        else:
+            self._cache.pop(path, None)
+            self._errors.pop(path, None)
+
+    def is_busy(self) -> bool:
+        """Return True while decodes are queued or running."""
+        return bool(self._pending)
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Drop queued work and wait for running decodes; returns True if all stopped."""
+        self._stopping.set()
+        done = self._pool.stop(timeout_ms / 1000)
+        self._pending.clear()
+        return done
+
+    # ----- internals -----------------------------------------------------------------------
+
+    def _start(self, path: str, priority: int) -> None:
+        if self._stopping.is_set():
+            return
+        self._pending.add(path)
+        self._pool.submit(path, lambda: self._decode(path), priority)
+
+    def _decode(self, path: str) -> None:
+        """Decode one file on a pool thread and report through queued signals."""
+        if self._stopping.is_set():
+            return
+        if path not in self._live:
+            # The user moved on before this decode started: skip it (fast flipping).
+            self._signals.skipped.emit(path)
+            return
+        try:
+            image = decode_to_qimage(path)
+            loaded = LoadedImage(path, image, preview_of(image))
+        except Exception as exc:  # every decode error becomes a message, never a dead thread
+            log.warning("cannot decode %s: %s", path, exc)
+            if not self._stopping.is_set():
+                self._signals.failed.emit(path, str(exc) or type(exc).__name__)
+            return
+        if not self._stopping.is_set():
+            self._signals.done.emit(loaded)
+
+    def _on_skipped(self, path: str) -> None:
+        self._pending.discard(path)
+
+    def _on_done(self, loaded: LoadedImage) -> None:
+        self._pending.discard(loaded.path)
+        self._cache[loaded.path] = loaded
+        self._cache.move_to_end(loaded.path)
+        self._trim()
+        if loaded.path == self._wanted:
+            self.loaded.emit(loaded)
+
+    def _on_failed(self, path: str, message: str) -> None:
+        self._pending.discard(path)
+        self._errors[path] = message
+        if path == self._wanted:
+            self.failed.emit(path, message)
+
+    def _trim(self) -> None:
+        total = sum(item.nbytes for item in self._cache.values())
+        while total > self._cache_bytes and len(self._cache) > 1:
+            oldest = next(iter(self._cache))
+            if oldest == self._wanted:
+                self._cache.move_to_end(oldest)
+                oldest = next(iter(self._cache))
+            total -= self._cache.pop(oldest).nbytes
