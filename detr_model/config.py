@@ -47,6 +47,11 @@ class ModelConfig:
             raise ValueError(
                 f"ModelConfig: backbone must be one of {BACKBONES}, got {self.backbone!r}"
             )
+        if self.dilation and self.backbone in ("resnet18", "resnet34"):
+            raise ValueError(
+                f"ModelConfig: dilation (DC5) needs a bottleneck ResNet (resnet50 or resnet101), "
+                f"got {self.backbone!r}"
+            )
         if self.position_embedding not in POSITION_EMBEDDINGS:
             raise ValueError(
                 f"ModelConfig: position_embedding must be one of {POSITION_EMBEDDINGS}, "

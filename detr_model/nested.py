@@ -61,10 +61,10 @@ def nested_tensor_from_tensor_list(images: Sequence[Tensor]) -> NestedTensor:
     if len(images) == 0:
         raise ValueError("nested_tensor_from_tensor_list: the image list is empty")
     for i, img in enumerate(images):
-        if img.dim() != 3:
+        if not isinstance(img, Tensor) or img.dim() != 3:
             raise ValueError(
                 f"nested_tensor_from_tensor_list: image {i} must be (C, H, W), "
-                f"got {tuple(img.shape)}"
+                f"got {tuple(img.shape) if isinstance(img, Tensor) else type(img).__name__}"
             )
     c = max(img.shape[0] for img in images)
     h = max(img.shape[1] for img in images)

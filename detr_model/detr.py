@@ -1,0 +1,138 @@
+"""The DETR detector: backbone, transformer, class and box heads over learned object queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .backbone import Joiner, build_backbone
+from .config import ModelConfig
+from .nested import NestedTensor, nested_tensor_from_tensor_list
+from .transformer import Transformer, build_transformer
+
+Images = NestedTensor | Tensor | Sequence[Tensor]
+
+
+@dataclass(frozen=True, eq=False)
+class DetrOutput(Mapping[str, Any]):
+    """DETR predictions; also a read-only mapping with the official dict's keys.
+
+    pred_logits: (B, Q, C+1), the last slot is "no object".
+    pred_boxes: (B, Q, 4), sigmoid (cx, cy, w, h) relative to each image's unpadded size.
+    aux_outputs: one {"pred_logits", "pred_boxes"} dict per earlier decoder layer, or None
+    (then the key is absent) when the model was built with aux_loss off.
+    """
+
+    pred_logits: Tensor
+    pred_boxes: Tensor
+    aux_outputs: list[dict[str, Tensor]] | None = None
+
+    def _keys(self) -> tuple[str, ...]:
+        if self.aux_outputs is None:
+            return ("pred_logits", "pred_boxes")
+        return ("pred_logits", "pred_boxes", "aux_outputs")
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+
+class MLP(nn.Module):
+    """A plain multi-layer perceptron with ReLU between layers (the box head)."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int) -> None:
+        super().__init__()
+        dims_in = [input_dim] + [hidden_dim] * (num_layers - 1)
+        dims_out = [hidden_dim] * (num_layers - 1) + [output_dim]
+        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims_in, dims_out, strict=True))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return the MLP output (..., output_dim)."""
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x) if i == last else F.relu(layer(x))
+        return x
+
+
+class DETR(nn.Module):
+    """DETR object detector with the official module names (state dicts load both ways)."""
+
+    def __init__(self, backbone: Joiner, transformer: Transformer, config: ModelConfig) -> None:
+        super().__init__()
+        hidden_dim = transformer.d_model
+        self.config = config
+        self.num_queries = config.num_queries
+        self.aux_loss = config.aux_loss
+        self.transformer = transformer
+        self.class_embed = nn.Linear(hidden_dim, config.num_classes + 1)
+        self.bbox_embed = MLP(hidden_dim, hidden_dim, 4, 3)
+        self.query_embed = nn.Embedding(config.num_queries, hidden_dim)
+        self.input_proj = nn.Conv2d(backbone.num_channels, hidden_dim, kernel_size=1)
+        self.backbone = backbone
+
+    def forward(self, images: Images) -> DetrOutput:
+        """Return DetrOutput for a NestedTensor, a (B, 3, H, W) batch or a list of (3, H, W).
+
+        Images are normalised float tensors; a list of differently sized images is padded at
+        the bottom/right and the padding is masked out of attention.
+        """
+        samples = _to_nested(images)
+        stem_weight = self.backbone[0].body.conv1.weight
+        if stem_weight.is_contiguous(memory_format=torch.channels_last) and not (
+            stem_weight.is_contiguous()
+        ):
+            # The model was moved to channels_last: feed the backbone the same layout.
+            samples = NestedTensor(
+                samples.tensors.contiguous(memory_format=torch.channels_last), samples.mask
+            )
+        features, pos = self.backbone(samples)
+        hs = self.transformer(
+            self.input_proj(features.tensors),
+            features.mask,
+            self.query_embed.weight,
+            pos,
+            return_intermediate=self.aux_loss,
+        )  # (L, B, Q, d); L = 1 without aux_loss
+        logits = self.class_embed(hs)  # (L, B, Q, C+1)
+        boxes = self.bbox_embed(hs).sigmoid()  # (L, B, Q, 4)
+        aux = None
+        if self.aux_loss:
+            aux = [
+                {"pred_logits": a, "pred_boxes": b}
+                for a, b in zip(logits[:-1], boxes[:-1], strict=True)
+            ]
+        return DetrOutput(pred_logits=logits[-1], pred_boxes=boxes[-1], aux_outputs=aux)
+
+
+def _to_nested(images: Images) -> NestedTensor:
+    """Return images as a NestedTensor (a plain batch gets an all-False mask)."""
+    if isinstance(images, NestedTensor):
+        return images
+    if isinstance(images, Tensor):
+        if images.dim() == 4:
+            return NestedTensor.from_batch(images)
+        if images.dim() == 3:
+            return NestedTensor.from_batch(images[None])
+        raise ValueError(
+            f"DETR: expected images (B, 3, H, W) or (3, H, W), got {tuple(images.shape)}"
+        )
+    if isinstance(images, Sequence) and not isinstance(images, (str, bytes)):
+        return nested_tensor_from_tensor_list(list(images))
+    raise TypeError(f"DETR: unsupported image input type {type(images).__name__}")
+
+
+def build_detr(config: ModelConfig) -> DETR:
+    """Return a randomly initialised DETR for the config; nothing is downloaded."""
+    return DETR(build_backbone(config), build_transformer(config), config)

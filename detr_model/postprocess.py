@@ -1,0 +1,43 @@
+"""Turn raw DETR outputs into per-image scores, labels and pixel boxes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import box_convert
+
+
+class PostProcess(nn.Module):
+    """Softmax, drop "no object", best class per query, boxes to xyxy pixels (no threshold)."""
+
+    @torch.no_grad()
+    def forward(
+        self, outputs: Mapping[str, Any], target_sizes: Tensor | Sequence[Sequence[int]]
+    ) -> list[dict[str, Tensor]]:
+        """Return one {"scores", "labels", "boxes"} dict per image, all queries kept.
+
+        target_sizes: (B, 2) as (h, w) of each image in pixels; boxes come back as
+        (x0, y0, x1, y1) in those pixels.
+        """
+        logits, boxes = outputs["pred_logits"], outputs["pred_boxes"]
+        sizes = torch.as_tensor(target_sizes, device=logits.device)
+        if sizes.dim() != 2 or sizes.shape[1] != 2:
+            raise ValueError(f"PostProcess: target_sizes must be (B, 2), got {tuple(sizes.shape)}")
+        if sizes.shape[0] != logits.shape[0]:
+            raise ValueError(
+                f"PostProcess: {sizes.shape[0]} target sizes for a batch of {logits.shape[0]}"
+            )
+        prob = F.softmax(logits, dim=-1)
+        scores, labels = prob[..., :-1].max(dim=-1)  # (B, Q): "no object" dropped
+        xyxy = box_convert(boxes, in_fmt="cxcywh", out_fmt="xyxy")  # (B, Q, 4) relative
+        img_h, img_w = sizes.to(xyxy.dtype).unbind(1)
+        scale = torch.stack((img_w, img_h, img_w, img_h), dim=1)  # (B, 4)
+        xyxy = xyxy * scale[:, None, :]
+        return [
+            {"scores": s, "labels": lab, "boxes": b}
+            for s, lab, b in zip(scores, labels, xyxy, strict=True)
+        ]
