@@ -12,11 +12,11 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
+from math import isfinite
 from pathlib import Path
 
 from app.annotations.atomic import atomic_write_text
 from app.annotations.coco_import import ImportReport, ImportResult, import_coco, parse_coco
-from app.annotations.geometry import clamp_rect, is_finite_rect, rect_area, xyxy_to_xywh
 from app.annotations.images import ImageReadError, read_size
 from app.annotations.model import ImageStatus, Project
 
@@ -97,27 +97,37 @@ def build_coco(project: Project, *, only_reviewed: bool = False) -> tuple[dict, 
             }
         )
         for box in rec.boxes:
-            if box.category_id not in known_ids:
+            x1, y1, x2, y2 = box.x1, box.y1, box.x2, box.y2
+            if box.category_id not in known_ids or not isfinite(x1 + y1 + x2 + y2):
                 summary.skipped_boxes += 1
                 continue
-            if not is_finite_rect(box.rect):
+            if x1 > x2:
+                x1, x2 = x2, x1
+            if y1 > y2:
+                y1, y2 = y2, y1
+            # Clamp to the image (inline: this loop runs for every box of the dataset).
+            x1 = 0.0 if x1 < 0 else (width if x1 > width else x1)
+            x2 = 0.0 if x2 < 0 else (width if x2 > width else x2)
+            y1 = 0.0 if y1 < 0 else (height if y1 > height else y1)
+            y2 = 0.0 if y2 < 0 else (height if y2 > height else y2)
+            w, h = x2 - x1, y2 - y1
+            if w <= 0 or h <= 0:
                 summary.skipped_boxes += 1
                 continue
-            rect = clamp_rect(box.rect, width, height)
-            if rect_area(rect) <= 0:
-                summary.skipped_boxes += 1
-                continue
-            extra = {"uid": box.uid, "source": box.source, "xyxy": list(rect)}
+            extra: dict = {"uid": box.uid}
+            if box.source != "manual":
+                extra["source"] = box.source
             if box.score is not None:
                 extra["score"] = box.score
-            bbox = xyxy_to_xywh(rect)
+            if x1 + w != x2 or y1 + h != y2:  # float rounding: keep the exact corners too
+                extra["xyxy"] = [x1, y1, x2, y2]
             annotations.append(
                 {
                     "id": len(annotations) + 1,
                     "image_id": image_id,
                     "category_id": box.category_id,
-                    "bbox": list(bbox),
-                    "area": bbox[2] * bbox[3],
+                    "bbox": [x1, y1, w, h],
+                    "area": w * h,
                     "iscrowd": 0,
                     EXTRA_KEY: extra,
                 }
@@ -148,7 +158,7 @@ def export_coco(
     """Write the project as a COCO detection file atomically and return what was written."""
     path = Path(path)
     data, summary = build_coco(project, only_reviewed=only_reviewed)
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
     atomic_write_text(path, text)
     summary.path = path
     log.info("exported %d images, %d boxes to %s", summary.images, summary.annotations, path)

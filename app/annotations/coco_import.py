@@ -7,9 +7,11 @@ import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from math import isfinite
 from pathlib import Path
 
-from app.annotations.geometry import clamp_rect, rect_area, xywh_to_xyxy
+from app.annotations.gcpause import paused_gc
+from app.annotations.geometry import clamp_rect, rect_area
 from app.annotations.model import (
     Box,
     Category,
@@ -220,52 +222,81 @@ def _parse_images(
     return records, by_id, statuses
 
 
-def _parse_box(entry: dict, rec: ImageRecord, cid: int, report: ImportReport, where: str):
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _where(entry: dict, index: int) -> str:
+    return f"annotation {entry.get('id', '#' + str(index))!r}"
+
+
+def _parse_box(entry: dict, rec: ImageRecord, cid: int, report: ImportReport, index: int):
+    """Return the Box of one annotation (uid may be empty), or None after reporting why."""
     bbox = entry.get("bbox")
-    if bbox is None:
-        report.skip("missing bbox", f"{where}: no bbox")
+    # Fast path first: 100,000 annotations must import in well under a second.
+    if type(bbox) is not list or len(bbox) != 4:
+        if bbox is None:
+            report.skip("missing bbox", f"{_where(entry, index)}: no bbox")
+        else:
+            report.skip(
+                "bbox is not 4 numbers",
+                f"{_where(entry, index)}: bbox {bbox!r} is not [x, y, w, h]",
+            )
         return None
-    if not isinstance(bbox, list) or len(bbox) != 4:
-        report.skip("bbox is not 4 numbers", f"{where}: bbox {bbox!r} is not [x, y, w, h]")
+    x, y, w, h = bbox
+    t = _NUMBER_TYPES
+    if not (
+        type(x) in t and type(y) in t and type(w) in t and type(h) in t and isfinite(x + y + w + h)
+    ):
+        report.skip(
+            "bbox has non-finite numbers",
+            f"{_where(entry, index)}: bbox {bbox!r} has non-finite numbers",
+        )
         return None
-    nums = [_number(v) for v in bbox]
-    if any(v is None for v in nums):
-        report.skip("bbox has non-finite numbers", f"{where}: bbox {bbox!r} has non-finite numbers")
+    if w <= 0 or h <= 0:
+        report.skip("zero-size box", f"{_where(entry, index)}: bbox {bbox!r} has no area")
         return None
-    if nums[2] <= 0 or nums[3] <= 0:
-        report.skip("zero-size box", f"{where}: bbox {bbox!r} has no area")
-        return None
-    rect = xywh_to_xyxy(nums)
-    extra = _extra(entry)
+    rect = (float(x), float(y), float(x + w), float(y + h))
+    extra = entry.get(EXTRA_KEY)
+    if type(extra) is not dict:
+        extra = {}
     exact = extra.get("xyxy")
-    if isinstance(exact, list) and len(exact) == 4:
+    if type(exact) is list and len(exact) == 4:
         exact_nums = [_number(v) for v in exact]
         tol = 1e-6 * max(1.0, *(abs(v) for v in rect))
         if all(v is not None for v in exact_nums) and all(
             abs(a - b) <= tol for a, b in zip(exact_nums, rect, strict=True)
         ):
             rect = tuple(exact_nums)  # our own file: the corners exactly as they were
-    if rec.size is not None:
-        clamped = clamp_rect(rect, *rec.size)
-        if rect_area(clamped) <= 0:
-            report.skip("box outside its image", f"{where}: bbox {bbox!r} is outside the image")
-            return None
-        if clamped != tuple(rect):
+    width, height = rec.width, rec.height
+    if (
+        width is not None
+        and height is not None
+        and not (rect[0] >= 0 and rect[1] >= 0 and rect[2] <= width and rect[3] <= height)
+    ):
+        clamped = clamp_rect(rect, width, height)
+        if clamped != rect:
+            if rect_area(clamped) <= 0:
+                report.skip(
+                    "box outside its image",
+                    f"{_where(entry, index)}: bbox {bbox!r} is outside the image",
+                )
+                return None
             report.clamped_boxes += 1
-        rect = clamped
-    source = extra.get("source")
-    score = _number(extra.get("score"))
-    if score is None:
-        score = _number(entry.get("score"))
+            rect = clamped
+    source = extra.get("source", "manual" if extra else "import")
+    score = extra.get("score", entry.get("score"))
+    if score is not None:
+        score = _number(score)
+    uid = extra.get("uid")
     return Box(
-        uid=extra.get("uid") if isinstance(extra.get("uid"), str) else "",
-        x1=rect[0],
-        y1=rect[1],
-        x2=rect[2],
-        y2=rect[3],
-        category_id=cid,
-        score=score,
-        source=source if source in BOX_SOURCES else "import",
+        uid if type(uid) is str else "",
+        rect[0],
+        rect[1],
+        rect[2],
+        rect[3],
+        cid,
+        score,
+        source if source in BOX_SOURCES else "import",
     )
 
 
@@ -293,25 +324,27 @@ def parse_coco(
         annotations = []
     seen_uids: set[str] = set()
     for i, entry in enumerate(annotations):
-        if not isinstance(entry, dict):
+        if type(entry) is not dict:
             report.skip("annotation is not an object", f"annotation #{i}: not an object")
             continue
-        where = f"annotation {entry.get('id', '#' + str(i))!r}"
-        rec = image_map.get(_entry_id(entry.get("image_id")))
+        image_id = entry.get("image_id")
+        rec = image_map.get(image_id if type(image_id) is int else _entry_id(image_id))
         if rec is None:
-            report.skip("unknown image id", f"{where}: unknown image id {entry.get('image_id')!r}")
+            report.skip("unknown image id", f"{_where(entry, i)}: unknown image id {image_id!r}")
             continue
-        cid = cat_map.get(_entry_id(entry.get("category_id")))
+        category_id = entry.get("category_id")
+        cid = cat_map.get(category_id if type(category_id) is int else _entry_id(category_id))
         if cid is None:
             report.skip(
-                "unknown category id",
-                f"{where}: unknown category id {entry.get('category_id')!r}",
+                "unknown category id", f"{_where(entry, i)}: unknown category id {category_id!r}"
             )
             continue
         if entry.get("iscrowd") not in (None, 0, False):
-            report.skip("crowd region (iscrowd=1)", f"{where}: crowd region, not an object box")
+            report.skip(
+                "crowd region (iscrowd=1)", f"{_where(entry, i)}: crowd region, not an object box"
+            )
             continue
-        box = _parse_box(entry, rec, cid, report, where)
+        box = _parse_box(entry, rec, cid, report, i)
         if box is None:
             continue
         if not box.uid or box.uid in seen_uids:
@@ -346,10 +379,11 @@ def import_coco(path: str | os.PathLike, project_root: str | os.PathLike | None)
         raise CocoImportError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     except UnicodeDecodeError as exc:
         raise CocoImportError(f"{path}: not a text file ({exc.reason})") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CocoImportError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from exc
-    return parse_coco(data, project_root, source=path.name)
+    with paused_gc():
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CocoImportError(
+                f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from exc
+        return parse_coco(data, project_root, source=path.name)

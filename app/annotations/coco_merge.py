@@ -83,7 +83,12 @@ class MergeImport(Command):
             self._new_categories.append(new)
 
         for imp in self.result.images:
-            boxes = [b.with_category(cat_map[b.category_id]) for b in imp.boxes]
+            boxes = [
+                b
+                if cat_map[b.category_id] == b.category_id
+                else b.with_category(cat_map[b.category_id])
+                for b in imp.boxes
+            ]
             if not project.has_image(imp.path):
                 self._new_images.append(replace(imp, boxes=boxes, proposals=[]))
                 self.added_boxes += len(boxes)

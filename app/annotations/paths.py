@@ -21,7 +21,7 @@ def safe_relative_path(name: object) -> str | None:
     if text.startswith("/") or _DRIVE.match(text):
         return None
     parts = [p for p in text.split("/") if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts):
+    if not parts or ".." in parts:
         return None
     return "/".join(parts)
 

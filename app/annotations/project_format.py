@@ -47,10 +47,45 @@ def project_to_dict(project: Project) -> dict:
     }
 
 
-def _float(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number, got {value!r}")
-    return float(value)
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _boxes(rows: list) -> list[Box]:
+    t = _NUMBER_TYPES
+    out = []
+    for uid, x1, y1, x2, y2, cid, score, source in rows:
+        if not (
+            type(x1) in t
+            and type(y1) in t
+            and type(x2) in t
+            and type(y2) in t
+            and type(cid) is int
+            and (score is None or type(score) in t)
+            and type(uid) is str
+            and type(source) is str
+        ):
+            raise TypeError(f"box {uid!r} has a wrong field type")
+        out.append(Box(uid, float(x1), float(y1), float(x2), float(y2), cid, score, source))
+    return out
+
+
+def _proposals(rows: list) -> list[Proposal]:
+    t = _NUMBER_TYPES
+    out = []
+    for uid, x1, y1, x2, y2, cid, score, model in rows:
+        if not (
+            type(x1) in t
+            and type(y1) in t
+            and type(x2) in t
+            and type(y2) in t
+            and type(cid) is int
+            and type(score) in t
+            and type(uid) is str
+            and type(model) is str
+        ):
+            raise TypeError(f"proposal {uid!r} has a wrong field type")
+        out.append(Proposal(uid, float(x1), float(y1), float(x2), float(y2), cid, score, model))
+    return out
 
 
 def project_from_dict(data: dict, root: Path) -> Project:
@@ -66,32 +101,8 @@ def project_from_dict(data: dict, root: Path) -> Project:
     images = []
     for entry in data["images"]:
         w, h = entry.get("width"), entry.get("height")
-        boxes = [
-            Box(
-                uid=str(uid),
-                x1=_float(x1),
-                y1=_float(y1),
-                x2=_float(x2),
-                y2=_float(y2),
-                category_id=int(cid),
-                score=None if score is None else _float(score),
-                source=str(source),
-            )
-            for uid, x1, y1, x2, y2, cid, score, source in entry.get("boxes", ())
-        ]
-        proposals = [
-            Proposal(
-                uid=str(uid),
-                x1=_float(x1),
-                y1=_float(y1),
-                x2=_float(x2),
-                y2=_float(y2),
-                category_id=int(cid),
-                score=_float(score),
-                model=str(model),
-            )
-            for uid, x1, y1, x2, y2, cid, score, model in entry.get("proposals", ())
-        ]
+        boxes = _boxes(entry["boxes"]) if "boxes" in entry else []
+        proposals = _proposals(entry["proposals"]) if "proposals" in entry else []
         path = safe_relative_path(entry["path"])
         if path is None:
             raise ValueError(f"image path {entry['path']!r} leaves the image folder")

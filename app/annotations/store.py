@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.annotations.atomic import atomic_write_text
+from app.annotations.gcpause import paused_gc
 from app.annotations.images import PROJECT_DIR_NAME, natural_key, scan_folder
 from app.annotations.model import ImageRecord, Project
 from app.annotations.project_format import FORMAT_VERSION, project_from_dict, project_to_dict
@@ -155,7 +156,8 @@ def load_project(path: str | os.PathLike) -> Project:
         problem = f"not a text file ({exc.reason})"
     else:
         try:
-            data = json.loads(text)
+            with paused_gc():
+                data = json.loads(text)
             if not isinstance(data, dict):
                 raise ValueError("the file holds no JSON object")
             version = data.get("version")
@@ -164,7 +166,8 @@ def load_project(path: str | os.PathLike) -> Project:
                     f"{path}: written by a newer DETR Studio (format {version}; this version "
                     f"reads up to {FORMAT_VERSION})"
                 )
-            return project_from_dict(data, _root_for(path, data))
+            with paused_gc():
+                return project_from_dict(data, _root_for(path, data))
         except ProjectFileError:
             raise
         except json.JSONDecodeError as exc:
