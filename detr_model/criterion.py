@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -11,6 +12,10 @@ from torch import Tensor, nn
 from torchvision.ops import box_convert, generalized_box_iou_loss
 
 from detr_model.matcher import HungarianMatcher, MatchIndices
+
+if TYPE_CHECKING:
+    from detr_model.config import ModelConfig
+    from detr_model.train_config import TrainConfig
 
 LossFn = Callable[..., dict[str, Tensor]]
 
@@ -199,3 +204,25 @@ def _top1_accuracy(logits: Tensor, target: Tensor) -> Tensor:
         return torch.zeros((), device=logits.device)
     correct = (logits.argmax(-1) == target).float().sum()
     return correct * (100.0 / target.numel())
+
+
+def build_criterion(model_config: ModelConfig, train_config: TrainConfig) -> SetCriterion:
+    """Returns the SetCriterion (matcher, weights, ∅ coefficient) the two configs describe."""
+    matcher = HungarianMatcher(
+        cost_class=train_config.set_cost_class,
+        cost_bbox=train_config.set_cost_bbox,
+        cost_giou=train_config.set_cost_giou,
+    )
+    weights = {
+        "loss_ce": train_config.ce_loss_coef,
+        "loss_bbox": train_config.bbox_loss_coef,
+        "loss_giou": train_config.giou_loss_coef,
+    }
+    num_aux = model_config.num_decoder_layers - 1 if model_config.aux_loss else 0
+    return SetCriterion(
+        model_config.num_classes,
+        matcher,
+        with_aux_weights(weights, num_aux),
+        eos_coef=train_config.eos_coef,
+        losses=["labels", "boxes", "cardinality"],
+    )

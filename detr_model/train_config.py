@@ -1,0 +1,167 @@
+"""Training configuration: a frozen dataclass whose defaults are the DETR paper's recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from detr_model.data.transforms import PAPER_SCALES
+
+AMP_MODES = ("auto", "bf16", "off")
+DEVICES = ("auto", "cpu", "cuda")
+_INT_TUPLES = ("scales", "crop")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train a DETR (defaults: facebookresearch/detr's main.py, batch 2 per GPU)."""
+
+    # Optimisation
+    lr: float = 1e-4
+    """AdamW learning rate of the transformer and heads."""
+    lr_backbone: float = 1e-5
+    """AdamW learning rate of the backbone; 0 freezes it."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay (all parameters)."""
+    clip_max_norm: float = 0.1
+    """Gradient-norm clipping; 0 turns it off."""
+    epochs: int = 300
+    """Number of passes over the training set."""
+    lr_drop: int = 200
+    """Epoch after which the learning rates are multiplied by lr_drop_factor (StepLR)."""
+    lr_drop_factor: float = 0.1
+    """Multiplier applied to the learning rates every lr_drop epochs."""
+    batch_size: int = 2
+    """Images per batch (per process under torchrun)."""
+    num_workers: int = 2
+    """DataLoader worker processes; 0 loads in the training process."""
+
+    # Hungarian matching costs and loss weights
+    set_cost_class: float = 1.0
+    """Matching cost weight of the class probability."""
+    set_cost_bbox: float = 5.0
+    """Matching cost weight of the L1 box distance."""
+    set_cost_giou: float = 2.0
+    """Matching cost weight of the generalised IoU."""
+    ce_loss_coef: float = 1.0
+    """Loss weight of the classification cross-entropy."""
+    bbox_loss_coef: float = 5.0
+    """Loss weight of the L1 box loss."""
+    giou_loss_coef: float = 2.0
+    """Loss weight of the GIoU box loss."""
+    eos_coef: float = 0.1
+    """Relative classification weight of the "no object" class."""
+
+    # Data augmentation (paper: shorter side 480..800, longer <= 1333, crop 384..600)
+    scales: tuple[int, ...] = PAPER_SCALES
+    """Training sizes of the shorter image side (one drawn per image)."""
+    max_size: int = 1333
+    """Longest image side after resizing."""
+    crop: tuple[int, int] | None = (384, 600)
+    """Min and max side of the random crop (applied half the time); None turns it off."""
+    eval_size: int = 800
+    """Shorter image side at evaluation."""
+    augment: bool = True
+    """Random flip, multi-scale and crop; False resizes training images to eval_size only."""
+
+    # Running
+    eval_every: int = 1
+    """Evaluate on the validation set every this many epochs (and after the last)."""
+    best_metric: str = "AP"
+    """Validation metric (higher is better) that picks best.pt; without validation data the
+    lowest training loss does."""
+    amp: str = "auto"
+    """Mixed precision: auto (bf16 autocast on CUDA when supported) | bf16 | off."""
+    device: str = "auto"
+    """auto (CUDA when available) | cpu | cuda."""
+    seed: int = 42
+    """Seed of Python, NumPy and torch random generators."""
+    log_every: int = 10
+    """Report training progress every this many iterations."""
+    out_dir: str = "runs/detr"
+    """Folder for last.pt and best.pt."""
+    resume: str | None = None
+    """A last.pt to continue from (model, optimizer, lr schedule, epoch)."""
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        positive = ("epochs", "lr_drop", "batch_size", "eval_every", "log_every", "max_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig: {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "lr_backbone", "weight_decay", "clip_max_norm", "eos_coef"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig: lr must be > 0, got {self.lr}")
+        if self.num_workers < 0:
+            raise ValueError(f"TrainConfig: num_workers must be >= 0, got {self.num_workers}")
+        if not self.scales or min(self.scales) < 1:
+            raise ValueError(f"TrainConfig: scales must be positive sizes, got {self.scales}")
+        if self.crop is not None and (len(self.crop) != 2 or not 1 <= self.crop[0] <= self.crop[1]):
+            raise ValueError(f"TrainConfig: crop must be (min, max) with min <= max: {self.crop}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"TrainConfig: amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ValueError(f"TrainConfig: device must be one of {DEVICES}, got {self.device!r}")
+
+    @classmethod
+    def small_images(cls, size: int = 256, **changes: Any) -> TrainConfig:
+        """Returns the paper's recipe with augmentation sizes scaled for images of about `size` px."""
+        factor = size / 800
+        scales = tuple(sorted({max(16, round(s * factor / 16) * 16) for s in PAPER_SCALES}))
+        crop = (max(16, round(384 * factor)), max(16, round(600 * factor)))
+        base = cls(scales=scales, max_size=round(1333 * factor), crop=crop, eval_size=size)
+        return base.replace(**changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the configuration as a plain JSON-able dict (tuples as lists)."""
+        out = dataclasses.asdict(self)
+        for name in _INT_TUPLES:
+            if out[name] is not None:
+                out[name] = list(out[name])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Returns the TrainConfig described by `data`; ValueError on an unknown or bad field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"TrainConfig.from_dict: expected a dict, got {type(data).__name__}")
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"TrainConfig.from_dict: unknown field(s) {unknown}")
+        data = dict(data)
+        for name in _INT_TUPLES:
+            if isinstance(data.get(name), list):
+                data[name] = tuple(data[name])
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """Returns a copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _check_types(config: TrainConfig) -> None:
+    """Raises ValueError naming the first field whose value has the wrong type."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        kind = str(field.type)
+        if kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"TrainConfig: {field.name} must be a number, got {value!r}")
+            object.__setattr__(config, field.name, float(value))
+        elif kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"TrainConfig: {field.name} must be an int, got {value!r}")
+        elif kind == "bool" and not isinstance(value, bool):
+            raise ValueError(f"TrainConfig: {field.name} must be true or false, got {value!r}")
+        elif kind == "str" and not isinstance(value, str):
+            raise ValueError(f"TrainConfig: {field.name} must be a string, got {value!r}")
+        elif kind == "str | None" and value is not None and not isinstance(value, str):
+            raise ValueError(f"TrainConfig: {field.name} must be a string or null, got {value!r}")
+        elif kind.startswith("tuple[int") and value is not None:
+            if not isinstance(value, (tuple, list)) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value
+            ):
+                raise ValueError(f"TrainConfig: {field.name} must be a list of ints, got {value!r}")
+            object.__setattr__(config, field.name, tuple(value))
