@@ -118,6 +118,18 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
+def _display_size(img: Image.Image) -> tuple[int, int]:
+    """Return the size the image has once its EXIF orientation is applied."""
+    w, h = img.size
+    if img.format == "TIFF":
+        # Recent Pillow reports TIFF sizes already rotated (and rotates on load); the size
+        # tags hold the stored layout on every version.
+        w, h = img.tag_v2.get(256, w), img.tag_v2.get(257, h)
+    if _orientation(img) in _SWAPPING_ORIENTATIONS:
+        return (h, w)
+    return (w, h)
+
+
 def read_size(path: str | os.PathLike, *, name: str | None = None) -> tuple[int, int]:
     """Return (width, height) in display orientation, read from the header only.
 
@@ -126,10 +138,7 @@ def read_size(path: str | os.PathLike, *, name: str | None = None) -> tuple[int,
     name = name or os.fspath(path)
     img = _open(Path(path), name)
     try:
-        w, h = img.size
-        if _orientation(img) in _SWAPPING_ORIENTATIONS:
-            return (h, w)
-        return (w, h)
+        return _display_size(img)
     finally:
         img.close()
 
@@ -161,7 +170,7 @@ def load_display_image(
     fmt = img.format
     try:
         w, h = img.size
-        full_size = (h, w) if _orientation(img) in _SWAPPING_ORIENTATIONS else (w, h)
+        full_size = _display_size(img)
         if max_pixels is not None and w * h > max_pixels:
             scale = math.sqrt(max_pixels / (w * h))
             # draft keeps the JPEG DCT scale at or above the requested size: a cheap first cut.

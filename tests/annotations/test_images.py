@@ -177,3 +177,20 @@ def test_non_images_and_missing_files_raise_image_read_error(tmp_path: Path) -> 
         read_size(path)
     with pytest.raises(ImageReadError, match="gone.png: file not found"):
         load_display_image(tmp_path / "gone.png")
+
+
+@pytest.mark.parametrize("ext", ["png", "webp", "tiff"])
+def test_other_formats_with_exif_orientation_agree_with_the_decoded_size(
+    tmp_path: Path, ext: str
+) -> None:
+    path = tmp_path / f"photo.{ext}"
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    img = Image.new("RGB", (40, 20), (10, 20, 30))
+    if ext == "tiff":
+        img.save(path, tiffinfo={0x0112: 8})
+    else:
+        img.save(path, exif=exif.tobytes())
+    assert read_size(path) == (20, 40)
+    shown = load_display_image(path)
+    assert shown.size == shown.info["full_size"] == (20, 40)
