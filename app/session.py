@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.annotations import store
 from app.annotations.coco import ExportSummary, export_coco, import_coco
 from app.annotations.coco_merge import MergeImport
 from app.annotations.commands import (
@@ -82,35 +83,36 @@ class Session(QObject):
         Images added to the folder since the last save are appended. When an autosave is newer
         than the project file, `recover` is asked whether to use it.
         """
-        from app.annotations import store  # TODO: top-level once store.py lands
-
         root = Path(folder).resolve()
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: not a folder")
+        if self.project is not None and self.is_dirty():
+            self.save()  # leaving a project never loses its edits
         project_file = store.project_file_for(root)
-        project = None
+        found = store.find_recovery(project_file)
         recovered = False
-        found = store.find_recovery(root)
+        added = []
         if found is not None and (recover is None or recover(found.describe())):
             project = found.load()
             recovered = True
-        elif project_file is not None and project_file.exists():
+        elif project_file.exists():
             project = store.load_project(project_file)
-        if project is None:
-            project = Project(root=root)
+        else:
+            project = store.new_project(root)
         project.root = root
+        if recovered or project_file.exists():
+            added = store.add_new_images(project)
         self._set_project(project, project_file)
-        added = store.add_new_images(project)
         if recovered or added:
             self._extra_dirty = True
             self._changed()
         if added:
             self.message.emit(f"{len(added)} new images found in {root.name}")
+        elif recovered:
+            self.message.emit("Recovered the unsaved changes")
 
     def open_project_file(self, path: str | Path, *, recover: RecoverQuestion | None = None):
         """Open a project file (its image folder is read from the file)."""
-        from app.annotations import store  # TODO: top-level once store.py lands
-
         project = store.load_project(Path(path))
         self.open_folder(project.root, recover=recover)
 
@@ -121,8 +123,6 @@ class Session(QObject):
         project file opens its project; any other .json is imported as COCO (into the open
         project, or into its own folder's project when none is open).
         """
-        from app.annotations import store  # TODO: top-level once store.py lands
-
         path = Path(path).resolve()
         if path.is_dir():
             self.open_folder(path, recover=recover)
@@ -134,7 +134,7 @@ class Session(QObject):
             self.set_current(path.name)
             return ""
         if path.suffix.lower() == ".json":
-            if store.is_project_file(path):
+            if path.name in (store.PROJECT_FILE_NAME, store.AUTOSAVE_FILE_NAME):
                 self.open_project_file(path, recover=recover)
                 return ""
             if self.project is None:
@@ -201,14 +201,12 @@ class Session(QObject):
 
     def save(self) -> Path | None:
         """Write the project file atomically; return its path (None without a project)."""
-        from app.annotations import store  # TODO: top-level once store.py lands
-
         if self.project is None:
             return None
         self._autosave.stop()
         path = store.save_project(self.project, self.project_file)
         self.project_file = path
-        store.discard_autosave(self.project.root)
+        store.discard_autosave(path)
         self.undo_stack.set_clean()
         self._extra_dirty = False
         self._emit_dirty()
@@ -218,12 +216,10 @@ class Session(QObject):
 
     def autosave_now(self) -> Path | None:
         """Write the autosave file if there are unsaved changes; return its path."""
-        from app.annotations import store  # TODO: top-level once store.py lands
-
         if self.project is None or not self.is_dirty():
             return None
         try:
-            path = store.autosave(self.project)
+            path = store.autosave(self.project, self.project_file)
         except OSError as exc:
             log.error("autosave failed: %s", exc)
             self.message.emit(f"Autosave failed: {exc}")

@@ -8,8 +8,6 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QSettings, Qt
 
-from app.annotations.images import scan_folder
-from app.annotations.model import ImageRecord, Project
 from app.main_window import MainWindow
 from app.settings import Settings
 
@@ -54,8 +52,7 @@ def window(qtbot, settings: Settings):
 def open_and_wait(qtbot, win: MainWindow, path: Path) -> None:
     """Open a folder in the window and wait until its first image is on screen."""
     with qtbot.waitSignal(win.canvas.image_shown, timeout=5000):
-        project = Project(root=path, images=[ImageRecord(p) for p in scan_folder(path)])
-        win.session.set_project(project)
+        assert win.open_path(path)
 
 
 def wait_shown(qtbot, win: MainWindow, path: str) -> None:
