@@ -261,3 +261,13 @@ def test_merge_import_moves_status_up_and_fills_sizes(tmp_path: Path) -> None:
     merge_import(project, parse_coco(data))
     rec = project.image("a.jpg")
     assert (rec.size, rec.status, rec.boxes[0].category_id) == ((9, 7), ImageStatus.REVIEWED, 1)
+
+
+def test_export_leaves_out_unreadable_images_of_unknown_size_and_says_so(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    project.images.append(ImageRecord("gone.jpg"))
+    summary = export_coco(project, tmp_path / "out.json")
+    assert summary.images == 3
+    assert summary.skipped_images == ["gone.jpg: file not found"]
+    names = [i["file_name"] for i in json.loads((tmp_path / "out.json").read_text())["images"]]
+    assert "gone.jpg" not in names
