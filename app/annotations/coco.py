@@ -17,6 +17,7 @@ from pathlib import Path
 
 from app.annotations.atomic import atomic_write_text
 from app.annotations.coco_import import ImportReport, ImportResult, import_coco, parse_coco
+from app.annotations.gcpause import paused_gc
 from app.annotations.images import ImageReadError, read_size
 from app.annotations.model import ImageStatus, Project
 
@@ -157,8 +158,10 @@ def export_coco(
 ) -> ExportSummary:
     """Write the project as a COCO detection file atomically and return what was written."""
     path = Path(path)
-    data, summary = build_coco(project, only_reviewed=only_reviewed)
-    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    with paused_gc():
+        data, summary = build_coco(project, only_reviewed=only_reviewed)
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        del data
     atomic_write_text(path, text)
     summary.path = path
     log.info("exported %d images, %d boxes to %s", summary.images, summary.annotations, path)
