@@ -13,6 +13,7 @@ from torch import Tensor
 
 from detr_model.config import ModelConfig
 from detr_model.detr import build_detr
+from detr_model.nested import nested_tensor_from_tensor_list
 
 FIXTURE = Path(__file__).parent / "fixtures" / "golden_small.pt"
 TOLERANCE = 1e-4
@@ -70,6 +71,8 @@ def test_small_model_matches_official_outputs_on_a_padded_batch():
     assert images[0].shape != images[1].shape
     with torch.inference_mode():
         out = model(images)
+        features, _ = model.backbone(nested_tensor_from_tensor_list(images))
+    assert features.mask.flatten(1).any(dim=1).all(), "each image must have padded feature cells"
     expected = golden["expected"]
     assert torch.allclose(out["pred_logits"], expected["pred_logits"], rtol=0, atol=TOLERANCE)
     assert torch.allclose(out["pred_boxes"], expected["pred_boxes"], rtol=0, atol=TOLERANCE)
