@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,10 +100,13 @@ def train_one_epoch(
         total_iters = len(loader)
     except TypeError:
         total_iters = 0
+
+    def stop_requested() -> bool:
+        return ddp.broadcast_flag(bool(should_stop()) if should_stop is not None else False)
+
+    if stop_requested():
+        return EpochResult({}, 0, stopped=True)
     for images, targets in loader:
-        stop = bool(should_stop()) if should_stop is not None else False
-        if ddp.broadcast_flag(stop):
-            return EpochResult(_means(sums, done), done, stopped=True)
         images = images.to(device, non_blocking=True)
         targets = _to_device(targets, device)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=bool(amp_dtype)):
@@ -129,6 +133,8 @@ def train_one_epoch(
             sums[k] = sums.get(k, 0.0) + v
         if on_iteration is not None:
             on_iteration(done, total_iters, current)
+        if stop_requested():  # before fetching the next batch
+            return EpochResult(_means(sums, done), done, stopped=True)
     return EpochResult(_means(sums, done), done, stopped=False)
 
 
@@ -158,7 +164,14 @@ def _loader(data: Any, config: TrainConfig, device: torch.device, *, train: bool
         pin_memory=device.type == "cuda",
         persistent_workers=config.num_workers > 0,
         generator=torch.Generator().manual_seed(config.seed) if train else None,
+        worker_init_fn=_ignore_sigint,
     )
+
+
+def _ignore_sigint(worker_id: int) -> None:
+    # Ctrl+C reaches the whole process group: workers must not die before the main process
+    # finishes its iteration and writes the checkpoint; it shuts them down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _dataset(data: Any) -> Any:

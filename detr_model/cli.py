@@ -1,0 +1,460 @@
+"""`python -m detr_model {synth,train,eval,predict}`: the command line of the DETR library.
+
+Errors in arguments or files end with one line on stderr and a non-zero exit, no traceback
+(`-v` logs it). `train --progress jsonl` prints one JSON object per line for programs to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from detr_model import distributed as ddp
+
+log = logging.getLogger("detr_model.cli")
+
+PRESETS = ("tiny", "detr_r50", "detr_r101", "detr_r50_dc5", "detr_r101_dc5")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _plain(value: Any) -> Any:
+    """Returns value with NaN/inf floats as None, so every line is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _emit_json(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(_plain(obj)) + "\n")
+    sys.stdout.flush()
+
+
+# synth ------------------------------------------------------------------------------------------
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from detr_model.data.synthetic import generate_shapes_dataset
+
+    size = args.size[0] if len(args.size) == 1 else (args.size[0], args.size[1])
+    path = generate_shapes_dataset(
+        args.out,
+        args.images,
+        seed=args.seed,
+        size=size,
+        objects=(args.objects[0], args.objects[1]),
+        image_format=args.format,
+    )
+    data = json.loads(path.read_text())
+    print(f"wrote {len(data['images'])} images and {len(data['annotations'])} boxes: {path}")
+    return 0
+
+
+# train ------------------------------------------------------------------------------------------
+
+
+class _StopFlag:
+    """Set by the first SIGINT/SIGTERM; a second SIGINT interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        if ddp.is_main_process():
+            print("stopping after the current iteration ...", file=sys.stderr, flush=True)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+class _ProgressPrinter:
+    """Prints a progress bar on stderr (when it is a terminal) and one line per epoch."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event["event"] == "iteration" and self.tty:
+            n, i = max(event["iterations"], 1), event["iteration"]
+            bar = "#" * int(24 * i / n)
+            eta = _duration(event.get("eta_s"))
+            sys.stderr.write(
+                f"\repoch {event['epoch']}/{event['epochs']} [{bar:<24}] {i}/{n} "
+                f"loss {event['loss']:.4f} eta {eta}  "
+            )
+            sys.stderr.flush()
+        elif event["event"] == "epoch":
+            if self.tty:
+                sys.stderr.write("\n")
+            metrics = event.get("metrics") or {}
+            shown = " ".join(
+                f"{k} {metrics[k]:.3f}" for k in ("AP", "AP50", "AP75") if k in metrics
+            )
+            print(
+                f"epoch {event['epoch']}/{event['epochs']}  loss {event['loss']:.4f}  "
+                f"lr {event['lr']:.2e}  {event['time_s']:.1f}s  {shown}".rstrip(),
+                flush=True,
+            )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _build_model(args: argparse.Namespace, class_names: list[str]):
+    from detr_model.config import ModelConfig
+    from detr_model.detr import build_detr
+
+    changes = {"num_queries": args.num_queries} if args.num_queries else {}
+    if args.init == "none":
+        config = getattr(ModelConfig, args.preset)(num_classes=len(class_names))
+        return build_detr(config.replace(**changes))
+    from detr_model.checkpoint import load_checkpoint
+    from detr_model.download import resolve_model
+    from detr_model.finetune import finetune_model
+    from detr_model.official_models import OFFICIAL_MODELS
+
+    path = resolve_model(args.init)
+    official = args.init if args.init in OFFICIAL_MODELS else None
+    model, surgery = finetune_model(
+        load_checkpoint(path, official_name=official), class_names, **changes
+    )
+    kept = [class_names[i] for i in sorted(surgery.kept)]
+    log.info("initialised from %s; class rows kept: %s", path, kept or "none")
+    return model
+
+
+def _train_config(args: argparse.Namespace):
+    from detr_model.train_config import TrainConfig
+
+    size = args.image_size or (256 if args.init == "none" and args.preset == "tiny" else None)
+    base = TrainConfig.small_images(size) if size else TrainConfig()
+    changes = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr if args.lr is not None else base.lr,
+        "lr_backbone": args.lr_backbone if args.lr_backbone is not None else base.lr_backbone,
+        "lr_drop": args.lr_drop or max(1, round(args.epochs * 2 / 3)),
+        "num_workers": args.workers,
+        "eval_every": args.eval_every,
+        "device": args.device,
+        "amp": args.amp,
+        "seed": args.seed,
+        "out_dir": str(args.out),
+        "resume": str(args.resume) if args.resume else None,
+        "augment": not args.no_augment,
+    }
+    return base.replace(**changes)
+
+
+def _datasets(args: argparse.Namespace, config):
+    from detr_model.data.coco import CocoDetection
+    from detr_model.data.transforms import make_transforms
+
+    eval_tf = make_transforms("val", scales=[config.eval_size], max_size=config.max_size)
+    train_tf = (
+        make_transforms("train", scales=config.scales, max_size=config.max_size, crop=config.crop)
+        if config.augment
+        else eval_tf
+    )
+    train = CocoDetection(args.train_images, args.train_json, train_tf, labels=args.labels)
+    val = None
+    if args.val_json:
+        val = CocoDetection(args.val_images, args.val_json, eval_tf, labels=args.labels)
+        if val.category_to_label != train.category_to_label:
+            raise ValueError(
+                f"{args.val_json}: its categories differ from those of {args.train_json}"
+            )
+    return train, val
+
+
+def _train(args: argparse.Namespace) -> int:
+    from detr_model.criterion import build_criterion
+    from detr_model.engine import fit
+
+    if bool(args.val_json) != bool(args.val_images):
+        raise ValueError("--val-json and --val-images go together")
+    ddp.init_distributed()
+    try:
+        jsonl = args.progress == "jsonl"
+        stop = _StopFlag()
+        stop.install()
+        config = _train_config(args)
+        train, val = _datasets(args, config)
+        model = _build_model(args, train.class_names)
+        main = ddp.is_main_process()
+        if jsonl and main:
+            _emit_json(
+                {
+                    "event": "start",
+                    "images": len(train),
+                    "val_images": len(val) if val is not None else 0,
+                    "class_names": train.class_names,
+                    "model": model.config.to_dict(),
+                    "train_config": config.to_dict(),
+                    "processes": ddp.world_size(),
+                }
+            )
+        on_progress = (lambda e: _emit_json(e)) if jsonl else _ProgressPrinter()
+        criterion = build_criterion(model.config, config)
+        started = time.monotonic()
+        result = fit(
+            model, criterion, train, val, config, on_progress=on_progress, should_stop=stop
+        )
+        if main:
+            done = {
+                "event": "done",
+                "stopped": result.stopped,
+                "best_checkpoint": result.best_checkpoint,
+                "last_checkpoint": result.last_checkpoint,
+                "epochs_done": len(result.history),
+                "time_s": time.monotonic() - started,
+            }
+            if jsonl:
+                _emit_json(done)
+            else:
+                state = "stopped" if result.stopped else "finished"
+                print(f"{state}; best checkpoint: {result.best_checkpoint}", flush=True)
+        return 0
+    finally:
+        ddp.cleanup()
+
+
+# eval and predict -------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace):
+    from detr_model.checkpoint import load_checkpoint
+    from detr_model.distributed import resolve_device
+    from detr_model.download import resolve_model
+    from detr_model.official_models import OFFICIAL_MODELS
+
+    ckpt = load_checkpoint(
+        resolve_model(args.checkpoint),
+        official_name=args.checkpoint if args.checkpoint in OFFICIAL_MODELS else None,
+    )
+    train_cfg = ckpt.train_config or {}
+    size = args.image_size or int(train_cfg.get("eval_size") or 800)
+    max_size = int(train_cfg.get("max_size") or 1333)
+    if args.image_size:
+        max_size = max(max_size, args.image_size)
+    return ckpt, ckpt.build_model(resolve_device(args.device)), size, max_size
+
+
+def _label_to_category(class_names: list[str], categories: list[dict]) -> dict[int, int]:
+    """Returns model label -> category id, matching by class name (official ids as fallback)."""
+    by_name = {str(c["name"]).strip().lower(): int(c["id"]) for c in categories}
+    mapping = {
+        i: by_name[n.strip().lower()]
+        for i, n in enumerate(class_names)
+        if n.strip().lower() in by_name
+    }
+    if not mapping:
+        log.warning("no class name of the model is a category of the JSON: labels used as ids")
+        ids = {int(c["id"]) for c in categories}
+        mapping = {i: i for i in range(len(class_names)) if i in ids}
+    return mapping
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from torch.utils.data import DataLoader
+
+    from detr_model.data.coco import CocoDetection
+    from detr_model.data.transforms import collate_fn, make_transforms
+    from detr_model.evaluation import evaluate
+
+    ckpt, model, size, max_size = _load(args)
+    dataset = CocoDetection(
+        args.images, args.json, make_transforms("val", scales=[size], max_size=max_size)
+    )
+    loader = DataLoader(
+        dataset, batch_size=args.batch_size, collate_fn=collate_fn, num_workers=args.workers
+    )
+    mapping = _label_to_category(ckpt.class_names, dataset.data["categories"])
+    metrics = evaluate(model, loader, dataset.coco(), label_to_category=mapping)
+    _emit_json({"checkpoint": str(ckpt.path), "images": len(dataset), **metrics})
+    return 0
+
+
+def _image_files(items: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for item in items:
+        if item.is_dir():
+            files += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise FileNotFoundError(f"{item}: no such image file or folder")
+    if not files:
+        raise ValueError(f"no images found in {', '.join(str(i) for i in items)}")
+    return files
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from detr_model.data.coco import load_coco_json, write_json_atomic
+    from detr_model.predictor import Predictor
+
+    ckpt, model, size, max_size = _load(args)
+    files = _image_files(args.images)
+    names = list(ckpt.class_names)
+    image_ids = {f: i + 1 for i, f in enumerate(files)}
+    mapping = {i: i for i in range(len(names))}
+    if args.json:
+        data = load_coco_json(args.json)
+        by_file = {Path(str(img["file_name"])).name: int(img["id"]) for img in data["images"]}
+        image_ids = {f: by_file.get(f.name, i + 1) for i, f in enumerate(files)}
+        mapping = _label_to_category(names, data["categories"])
+    predictor = Predictor(
+        model, names, device=args.device, min_size=size, max_size=max_size, copy_model=False
+    )
+    results: list[dict[str, Any]] = []
+    for start in range(0, len(files), 32):
+        chunk = files[start : start + 32]
+        for path, det in zip(
+            chunk, predictor.predict(chunk, score_threshold=args.threshold), strict=True
+        ):
+            for box, score, label in zip(
+                det.boxes.tolist(), det.scores.tolist(), det.labels.tolist(), strict=True
+            ):
+                if int(label) not in mapping:
+                    continue
+                results.append(
+                    {
+                        "image_id": image_ids[path],
+                        "file_name": str(path),
+                        "category_id": mapping[int(label)],
+                        "category_name": names[int(label)],
+                        "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+                        "score": score,
+                    }
+                )
+    write_json_atomic(args.out, results)
+    print(f"wrote {len(results)} detections on {len(files)} images: {args.out}")
+    return 0
+
+
+# parser -----------------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Returns the argument parser of `python -m detr_model`."""
+    parser = _Parser(prog="python -m detr_model", description="DETR: train, evaluate, predict.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details (tracebacks too)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("synth", help="write a synthetic shapes dataset (images + COCO JSON)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--images", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=_positive, nargs="+", default=[256], help="side, or MIN MAX")
+    p.add_argument("--objects", type=_positive, nargs=2, default=[1, 4], metavar=("MIN", "MAX"))
+    p.add_argument("--format", choices=("jpg", "png"), default="jpg")
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser("train", help="train or fine-tune on a COCO-format dataset")
+    p.add_argument("--train-json", type=Path, required=True)
+    p.add_argument("--train-images", type=Path, required=True)
+    p.add_argument("--val-json", type=Path)
+    p.add_argument("--val-images", type=Path)
+    p.add_argument("--init", default="none", help="none | an official name (detr-r50, ...) | PATH")
+    p.add_argument("--preset", choices=PRESETS, default="tiny", help="architecture for --init none")
+    p.add_argument("--epochs", type=_positive, default=50)
+    p.add_argument("--batch-size", type=_positive, default=2)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--lr-backbone", type=float)
+    p.add_argument("--lr-drop", type=_positive, help="epochs before the lr drops (default 2/3)")
+    p.add_argument("--num-queries", type=_positive)
+    p.add_argument("--image-size", type=_positive, help="shorter side at eval; scales training")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--labels", choices=("category_id", "contiguous"), default="category_id")
+    p.add_argument("--eval-every", type=_positive, default=1)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--resume", type=Path, help="a last.pt to continue")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--progress", choices=("bar", "jsonl"), default="bar")
+    p.set_defaults(func=_train)
+
+    for name, helptext in (("eval", "COCO AP of a checkpoint"), ("predict", "detect objects")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--checkpoint", required=True, help="PATH or an official model name")
+        p.add_argument("--device", default="auto")
+        p.add_argument("--image-size", type=_positive)
+        if name == "eval":
+            p.add_argument("--json", type=Path, required=True)
+            p.add_argument("--images", type=Path, required=True)
+            p.add_argument("--batch-size", type=_positive, default=2)
+            p.add_argument("--workers", type=int, default=0)
+            p.set_defaults(func=_eval)
+        else:
+            p.add_argument("--images", type=Path, nargs="+", required=True)
+            p.add_argument("--out", type=Path, required=True)
+            p.add_argument("--threshold", type=float, default=0.5)
+            p.add_argument("--json", type=Path, help="COCO file for image and category ids")
+            p.set_defaults(func=_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Returns the exit status of one command: 0 ok, 1 error, 2 bad arguments, 130 interrupted."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line for people, the traceback only with -v
+        log.debug("traceback", exc_info=True)
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, (RuntimeError, TypeError, KeyError, AttributeError)) and not _ours(exc):
+            message = f"{type(exc).__name__}: {message}"
+        if getattr(args, "progress", None) == "jsonl" and ddp.is_main_process():
+            _emit_json({"event": "error", "error": message})
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
+def _ours(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("detr_model")
