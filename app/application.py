@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
 from app.settings import Settings
+from app.widgets.pyside_fix import protect_singletons
 
 APP_NAME = "DETR Studio"
 ORG_NAME = "DETR Studio"
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    protect_singletons()
     app = create_application()
     window = MainWindow(Settings())
     window.show()

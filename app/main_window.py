@@ -17,6 +17,7 @@ from app.panels.class_panel import ClassPanel
 from app.panels.image_list import ImageListPanel
 from app.session import Session
 from app.settings import Settings
+from app.widgets.pyside_fix import protect_singletons
 from app.widgets.status_fields import StatusFields
 from app.workers.image_loader import ImageLoader
 
@@ -27,6 +28,7 @@ class MainWindow(QMainWindow):
     """Wires widgets to the session; the behaviour lives in the session, canvas and panels."""
 
     def __init__(self, settings: Settings | None = None) -> None:
+        protect_singletons()  # idempotent backstop; application.main calls it first
         super().__init__()
         self.settings = settings if settings is not None else Settings()
         self.setWindowTitle(application_title())

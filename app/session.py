@@ -311,15 +311,15 @@ class Session(QObject):
         return str(self.project.root / path)
 
     def set_image_size(self, path: str, width: int, height: int) -> None:
-        """Remember an image's display size found by the decoder (not an undoable edit)."""
+        """Remember an image's display size found by the decoder (not an edit)."""
         if self.project is None or not self.project.has_image(path):
             return
         rec = self.project.image(path)
         if rec.size != (width, height):
+            # Not an edit: the title stays clean and no autosave runs just from browsing; the
+            # size goes to disk with the next save (it is cheap to learn again otherwise).
             rec.width, rec.height = width, height
-            self._extra_dirty = True
             self.image_changed.emit(path)
-            self._changed()
 
     def set_active_category(self, category_id: int) -> None:
         """Choose the class for new boxes."""

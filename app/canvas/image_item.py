@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
@@ -59,15 +59,3 @@ class ImageItem(QGraphicsItem):
         source = QRectF(target.x() * fx, target.y() * fy, target.width() * fx, target.height() * fy)
         painter.drawImage(target, source_image, source)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-
-
-def preview_of(image: QImage, max_side: int = 2048) -> QImage:
-    """Return a smooth downscaled copy whose longest side is `max_side` (null if not needed)."""
-    if max(image.width(), image.height()) <= max_side:
-        return QImage()
-    return image.scaled(
-        max_side,
-        max_side,
-        Qt.AspectRatioMode.KeepAspectRatio,
-        Qt.TransformationMode.SmoothTransformation,
-    )

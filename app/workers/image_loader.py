@@ -7,15 +7,17 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from PIL import Image
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from app.canvas.image_item import preview_of
+from app.annotations.images import load_display_image
 from app.workers.threads import PriorityPool
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+PREVIEW_SIDE = 2048  # longest side of the preview drawn when zoomed out
 
 
 @dataclass(frozen=True)
@@ -31,22 +33,30 @@ class LoadedImage:
         return self.image.sizeInBytes() + self.preview.sizeInBytes()
 
 
-def decode_to_qimage(path: str) -> QImage:
-    """Return the image at `path` as an RGB32 QImage in display orientation.
+def _to_qimage(pil: Image.Image) -> QImage:
+    """Return a QImage sharing the pixels of a PIL image (converted to BGRA bytes).
+
+    Every step here runs in C with Python's lock released or in short chunks, so the GUI
+    thread keeps running; QImage keeps a reference to the byte buffer it wraps.
+    """
+    rgba = pil.convert("RGBA")
+    data = rgba.tobytes("raw", "BGRA")
+    width, height = rgba.size
+    return QImage(data, width, height, 4 * width, QImage.Format.Format_ARGB32_Premultiplied)
+
+
+def decode(path: str, max_preview_side: int = PREVIEW_SIDE) -> LoadedImage:
+    """Return the image at `path` in display orientation, with a preview when it is large.
 
     Raises the decoder's error (ImageReadError naming the file) on a broken file.
     """
-    from app.annotations.images import load_display_image
-
     pil = load_display_image(path)
-    if pil.mode != "RGB":
-        pil = pil.convert("RGB")
-    data = pil.tobytes("raw", "RGB")
-    width, height = pil.size
-    # convertToFormat copies the pixels, so the QImage owns them after `data` goes away.
-    return QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888).convertToFormat(
-        QImage.Format.Format_RGB32
-    )
+    preview = QImage()
+    longest = max(pil.size)
+    if longest > max_preview_side:
+        factor = -(-longest // max_preview_side)  # ceil: preview side <= max_preview_side
+        preview = _to_qimage(pil.reduce(factor))
+    return LoadedImage(path, _to_qimage(pil), preview)
 
 
 class _Signals(QObject):
@@ -145,8 +155,7 @@ class ImageLoader(QObject):
             self._signals.skipped.emit(path)
             return
         try:
-            image = decode_to_qimage(path)
-            loaded = LoadedImage(path, image, preview_of(image))
+            loaded = decode(path)
         except Exception as exc:  # every decode error becomes a message, never a dead thread
             log.warning("cannot decode %s: %s", path, exc)
             if not self._stopping.is_set():
