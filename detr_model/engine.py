@@ -117,7 +117,12 @@ def train_one_epoch(
         values = torch.stack([loss.detach(), *(loss_dict[k].detach().float() for k in names)])
         floats = values.tolist()  # one device sync for every term
         current = {"loss": floats[0], **dict(zip(names, floats[1:], strict=True))}
-        if not math.isfinite(current["loss"]):
+        if ddp.broadcast_flag(not math.isfinite(current["loss"])):  # every rank stops together
+            if math.isfinite(current["loss"]):
+                raise TrainingError(
+                    f"epoch {epoch}, iteration {done + 1}: the loss is not finite on another "
+                    "process; training stopped"
+                )
             bad = [k for k in names if k in criterion.weight_dict and not math.isfinite(current[k])]
             raise TrainingError(
                 f"epoch {epoch}, iteration {done + 1}: the loss is {current['loss']} "
