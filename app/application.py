@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from PySide6.QtCore import QTimer
@@ -47,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     app = create_application()
     window = MainWindow(Settings())
     window.show()
+    # Ctrl+C in the terminal closes the window like the close button (saving first); the
+    # timer gives Python a moment now and then to notice the signal while Qt runs.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
     if args.path:
         # Open once the event loop runs, so the window is on screen while a big folder lists.
         QTimer.singleShot(0, lambda: window.open_path(args.path))

@@ -99,8 +99,10 @@ class MainWindow(QMainWindow):
             log.warning("cannot open %s: %s", path, exc)
             QMessageBox.warning(self, "Cannot open", str(exc))
             return False
-        if self.session.project is not None:
-            self.settings.add_recent_project(self.session.project.root)
+        project = self.session.project
+        if project is not None:
+            self.settings.add_recent_project(project.root)
+            self.statusBar().showMessage(f"Opened {project.root} ({len(project.images)} images)")
         if report:
             self.show_report("COCO import", report)
         self.canvas.setFocus()
@@ -225,6 +227,8 @@ class MainWindow(QMainWindow):
         redo.setEnabled(stack.can_redo)
         undo.setText(f"&Undo {stack.undo_text}" if stack.can_undo else "&Undo")
         redo.setText(f"&Redo {stack.redo_text}" if stack.can_redo else "&Redo")
+        undo.setIconText("Undo")  # the toolbar keeps a short label
+        redo.setIconText("Redo")
 
     def _update_counts(self) -> None:
         rec = self.session.current_record()

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 AUTOSAVE_DELAY_MS = 1000
 DEFAULT_CATEGORY = "object"
+LAST_IMAGE_KEY = "last_image"  # project.meta: the image shown when the project was saved
 
 # Asked when an autosave newer than the project file exists; gets a description, says yes/no.
 RecoverQuestion = Callable[[str], bool]
@@ -195,7 +196,9 @@ class Session(QObject):
         self.undo_changed.emit()
         self._emit_dirty()
         if project is not None and project.images:
-            self.set_current(project.images[0].path)
+            last = project.meta.get(LAST_IMAGE_KEY)
+            start = last if isinstance(last, str) and project.has_image(last) else None
+            self.set_current(start or project.images[0].path)
         else:
             self.current_image_changed.emit("")
 
@@ -204,6 +207,8 @@ class Session(QObject):
         if self.project is None:
             return None
         self._autosave.stop()
+        if self.current_path:
+            self.project.meta[LAST_IMAGE_KEY] = self.current_path
         path = store.save_project(self.project, self.project_file)
         self.project_file = path
         store.discard_autosave(path)

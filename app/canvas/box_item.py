@@ -164,14 +164,22 @@ class BoxItem(QGraphicsItem):
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
         selected = self.isSelected()
-        pen = QPen(self._color, 3 if selected else 2)
-        pen.setCosmetic(True)
-        if self.dashed:
-            pen.setStyle(Qt.PenStyle.DashLine)
-        painter.setPen(pen)
+        width = 3 if selected else 2
         fill = QColor(self._color)
         fill.setAlpha(60 if selected else (35 if self._hover else 0))
         painter.setBrush(QBrush(fill) if fill.alpha() else Qt.BrushStyle.NoBrush)
+        # A dark halo under the class colour keeps the outline visible on any background,
+        # also on an object of the same colour.
+        halo = QPen(QColor(0, 0, 0, 140), width + 2)
+        halo.setCosmetic(True)
+        painter.setPen(halo)
+        painter.drawRect(self._rect)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        pen = QPen(self._color, width)
+        pen.setCosmetic(True)
+        if self.dashed:
+            pen.setDashPattern([4, 3])
+        painter.setPen(pen)
         painter.drawRect(self._rect)
         if selected:
             scale = painter.worldTransform().m11() or 1.0

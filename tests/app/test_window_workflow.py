@@ -218,3 +218,15 @@ def test_exif_rotated_photo_shows_in_display_orientation(qtbot, window, tmp_path
     open_and_wait(qtbot, window, folder)
     assert window.canvas.scene.image_size() == (40, 80)
     assert window.session.current_record().size == (40, 80)
+
+
+def test_reopening_shows_the_image_the_user_was_on(qtbot, window, image_folder, settings):
+    open_and_wait(qtbot, window, image_folder)
+    window.session.set_current("img2.png")
+    window.session.save()
+    again = MainWindow(settings)
+    qtbot.addWidget(again)
+    open_and_wait(qtbot, again, image_folder)
+    assert again.session.current_path == "img2.png"
+    again.close()
+    again.loader.shutdown()

@@ -1,0 +1,157 @@
+"""Take screenshots of the real main window with a generated demo folder and a few boxes.
+
+Usage:
+    xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python tools/screenshots.py
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshots.py --out /tmp/shot.png
+
+The window is drawn with QWidget.grab(), so the picture is the same under Xvfb, offscreen or a
+desktop. Settings go to a temporary file; the demo images are written to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+
+from app.widgets.pyside_fix import protect_singletons  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = ("circle", "square", "triangle")
+COLOURS = ((230, 80, 60), (60, 160, 90), (70, 110, 220), (240, 190, 40), (160, 70, 190))
+
+
+def demo_folder(folder: Path, count: int = 12, seed: int = 7) -> dict[str, list[tuple]]:
+    """Write `count` shape images; return {file name: [(shape, x1, y1, x2, y2), …]}."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    truth: dict[str, list[tuple]] = {}
+    for i in range(count):
+        w, h = 960, 640
+        top = tuple(rng.randint(150, 230) for _ in range(3))
+        bottom = tuple(rng.randint(40, 120) for _ in range(3))
+        img = Image.new("RGB", (w, h))
+        draw = ImageDraw.Draw(img)
+        for y in range(h):
+            t = y / h
+            draw.line(
+                [(0, y), (w, y)],
+                fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)),
+            )
+        img = img.filter(ImageFilter.GaussianBlur(1))
+        draw = ImageDraw.Draw(img)
+        objects = []
+        wanted = rng.randint(4, 6)
+        for _ in range(200):
+            if len(objects) == wanted:
+                break
+            shape = rng.choice(SHAPES)
+            side = rng.randint(90, 200)
+            x, y = rng.randint(20, w - side - 20), rng.randint(20, h - side - 20)
+            if any(
+                not (x + side < a or a2 < x or y + side < b or b2 < y)
+                for _, a, b, a2, b2 in objects
+            ):
+                continue
+            colour = rng.choice(COLOURS)
+            if shape == "circle":
+                draw.ellipse([x, y, x + side, y + side], fill=colour, outline=(20, 20, 20), width=3)
+            elif shape == "square":
+                draw.rectangle(
+                    [x, y, x + side, y + side], fill=colour, outline=(20, 20, 20), width=3
+                )
+            else:
+                draw.polygon([(x + side / 2, y), (x + side, y + side), (x, y + side)], fill=colour)
+            objects.append((shape, x, y, x + side, y + side))
+        name = f"scene_{i + 1:02d}.jpg"
+        img.save(folder / name, quality=90)
+        truth[name] = objects
+    return truth
+
+
+def wait_for(app, test, timeout_s: float = 10.0) -> None:
+    """Process events until `test()` holds (TimeoutError otherwise)."""
+    deadline = time.monotonic() + timeout_s
+    while not test():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the window did not get there in time")
+        app.processEvents()
+        time.sleep(0.005)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs/screenshots/main_window.png")
+    parser.add_argument("--size", default="1400x860", help="window size WxH")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    protect_singletons()
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.annotations.commands import SetProposals
+    from app.annotations.model import ImageStatus, Proposal, new_uid
+    from app.application import create_application
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="detr-studio-shots-"))
+    truth = demo_folder(tmp / "shapes-demo")
+    app = create_application([sys.argv[0]])
+    settings = Settings(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(settings)
+    width, height = (int(v) for v in args.size.split("x"))
+    window.resize(width, height)
+    window.show()
+    window.open_path(tmp / "shapes-demo")
+    session = window.session
+    wait_for(app, lambda: window.canvas.shown_path() == "scene_01.jpg")
+
+    cats = {name: session.add_category(name) for name in SHAPES}
+    # Earlier images: annotated and reviewed, so the list shows progress.
+    for name in list(truth)[:4]:
+        session.set_current(name)
+        for shape, *rect in truth[name]:
+            session.add_box(tuple(rect), cats[shape].id)
+        session.set_status([name], ImageStatus.REVIEWED)
+    # The image on screen: two boxes drawn, one selected, the rest waiting as model proposals.
+    current = list(truth)[4]
+    session.set_current(current)
+    wait_for(app, lambda: window.canvas.shown_path() == current)
+    objects = truth[current]
+    for shape, *rect in objects[:2]:
+        session.add_box(tuple(rect), cats[shape].id)
+    proposals = [
+        Proposal(new_uid(), *(v + 3 for v in rect), cats[shape].id, score=0.91 - 0.2 * k)
+        for k, (shape, *rect) in enumerate(objects[2:])
+    ]
+    session.push(SetProposals(current, proposals))  # drawn dashed with their scores
+    record = session.project.image(current)
+    window.canvas.scene.select_uids([record.boxes[0].uid])
+    window.canvas.view.fit()
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(args.out)):
+        logging.error("could not write %s", args.out)
+        return 1
+    logging.info("wrote %s (%s)", args.out, QApplication.platformName())
+    session.undo_stack.set_clean()
+    window.close()
+    window.loader.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
