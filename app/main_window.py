@@ -7,7 +7,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QToolBar
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QToolBar,
+)
 
 from app import application_title
 from app.actions import build_actions, build_menus, build_toolbar
@@ -85,6 +92,7 @@ class MainWindow(QMainWindow):
         s.counts_changed.connect(self._update_counts)
         s.current_image_changed.connect(self._on_current_image)
         s.image_changed.connect(self._on_image_changed)
+        s.categories_changed.connect(self._name_class_actions)
         self.canvas.view.zoom_changed.connect(self.fields.set_zoom)
         self.canvas.view.cursor_moved.connect(self._on_cursor)
         self.canvas.draw_mode_changed.connect(self.actions["draw_mode"].setChecked)
@@ -154,10 +162,14 @@ class MainWindow(QMainWindow):
         start = str(self.session.project.root / "annotations.json")
         path, _ = QFileDialog.getSaveFileName(self, "Export COCO", start, "COCO JSON (*.json)")
         if path:
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
                 self.session.export_coco(Path(path))
             except (OSError, ValueError) as exc:
+                QApplication.restoreOverrideCursor()
                 QMessageBox.warning(self, "Export failed", str(exc))
+            else:
+                QApplication.restoreOverrideCursor()
 
     def show_report(self, title: str, text: str) -> None:
         """Show a multi-line report (non-modal)."""
@@ -219,6 +231,14 @@ class MainWindow(QMainWindow):
         if project is not None:
             title = f"{project.root.name}{' *' if self.session.is_dirty() else ''} — {title}"
         self.setWindowTitle(title)
+
+    def _name_class_actions(self) -> None:
+        """Show the class names in Edit → Set Class (keys 1-9)."""
+        cats = self.session.project.categories if self.session.project else []
+        for n in range(1, 10):
+            action = self.actions[f"class_{n}"]
+            action.setText(f"&{n}  {cats[n - 1].name}" if n <= len(cats) else f"Class {n}")
+            action.setEnabled(n <= len(cats))
 
     def _update_undo(self) -> None:
         stack = self.session.undo_stack

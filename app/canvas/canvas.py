@@ -6,15 +6,16 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMenu, QVBoxLayout, QWidget
 
 from app.annotations.model import Box
 from app.canvas.scene import AnnotationScene
 from app.canvas.tools import DrawTool, Rect, SelectTool
 from app.canvas.view import CanvasView
 from app.session import Session
+from app.widgets.swatches import swatch
 from app.workers.image_loader import ImageLoader, LoadedImage
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class Canvas(QWidget):
         session.image_changed.connect(self._on_image_changed)
         session.categories_changed.connect(self.refresh)
         session.project_opened.connect(self._on_project_opened)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
         loader.loaded.connect(self._on_loaded)
         loader.failed.connect(self._on_failed)
         self.view.zoom_changed.connect(self.scene.set_view_scale)
@@ -188,6 +191,37 @@ class Canvas(QWidget):
 
     def selection_changed(self) -> None:
         self.selection_changed_signal.emit(len(self.scene.selected_uids()))
+
+    # ----- right-click menu ----------------------------------------------------------------
+
+    def _context_menu(self, pos: QPoint) -> None:
+        """Offer class changes and delete for the box under the pointer (or the selection)."""
+        item = self.scene.box_at(self.view.mapToScene(pos))
+        if item is not None and not item.isSelected():
+            self.scene.select_uids([item.uid])
+            self.selection_changed()
+        menu = self.build_context_menu()
+        if not menu.isEmpty():
+            menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def build_context_menu(self) -> QMenu:
+        """Return the right-click menu for the current selection."""
+        menu = QMenu(self)
+        uids = self.selected_uids()
+        project = self.session.project
+        if uids and project is not None:
+            for n, cat in enumerate(project.categories, start=1):
+                text = f"{n}  {cat.name}" if n <= 9 else f"    {cat.name}"
+                action = menu.addAction(swatch(cat.color), text)
+                action.triggered.connect(
+                    lambda _c=False, cid=cat.id: self.session.change_category(
+                        self.selected_uids(), cid
+                    )
+                )
+            menu.addSeparator()
+            menu.addAction("Delete", self.delete_selected)
+            menu.addAction("Copy to next image", self.copy_boxes_to_next)
+        return menu
 
     # ----- commands from the action table --------------------------------------------------
 

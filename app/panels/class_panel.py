@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QColorDialog,
     QGridLayout,
@@ -21,15 +21,9 @@ from PySide6.QtWidgets import (
 
 from app.annotations.commands import category_usage
 from app.session import Session
+from app.widgets.swatches import swatch
 
 CategoryRole = Qt.ItemDataRole.UserRole + 1
-
-
-def swatch(color: str, size: int = 14) -> QIcon:
-    """Return a square icon filled with `color`."""
-    pixmap = QPixmap(size, size)
-    pixmap.fill(QColor(color))
-    return QIcon(pixmap)
 
 
 class ClassPanel(QWidget):

@@ -8,11 +8,12 @@ from PySide6.QtCore import (
     QStringListModel,
     Qt,
 )
-from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
 
 from app.annotations.model import ImageRecord, ImageStatus
 from app.session import Session
+from app.widgets.swatches import dot
 
 STATUS_COLORS = {
     ImageStatus.UNLABELED: "#9e9e9e",
@@ -33,20 +34,6 @@ PathRole = Qt.ItemDataRole.UserRole + 1
 StatusRole = Qt.ItemDataRole.UserRole + 2
 
 
-def _dot(color: str) -> QIcon:
-    pixmap = QPixmap(12, 12)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    from PySide6.QtGui import QPainter
-
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setBrush(QColor(color))
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.drawEllipse(1, 1, 10, 10)
-    painter.end()
-    return QIcon(pixmap)
-
-
 class ImageListModel(QStringListModel):
     """One row per shown image (the filtered subset of `session.project.images`).
 
@@ -61,7 +48,6 @@ class ImageListModel(QStringListModel):
         self._rows: list[ImageRecord] = []
         self._row_of: dict[str, int] = {}
         self._filter_name = "All images"
-        self._icons: dict[ImageStatus, QIcon] = {}
         self._bold = QFont()
         self._bold.setBold(True)
         session.project_opened.connect(self.rebuild)
@@ -124,10 +110,7 @@ class ImageListModel(QStringListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{rec.path}  ({len(rec.boxes)})" if rec.boxes else rec.path
         if role == Qt.ItemDataRole.DecorationRole:
-            icon = self._icons.get(rec.status)
-            if icon is None:
-                icon = self._icons[rec.status] = _dot(STATUS_COLORS[rec.status])
-            return icon
+            return dot(STATUS_COLORS[rec.status])
         if role == Qt.ItemDataRole.ToolTipRole:
             size = f"{rec.width}×{rec.height}, " if rec.size else ""
             extra = f", {len(rec.proposals)} proposals" if rec.proposals else ""

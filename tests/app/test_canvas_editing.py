@@ -167,3 +167,18 @@ def test_ctrl_wheel_zooms_around_the_cursor(qtbot, opened) -> None:
     assert view.zoom() == 1.0
     view.fit()
     assert view.zoom() == pytest.approx(before)
+
+
+def test_right_click_menu_changes_the_class_of_the_selection(qtbot, opened) -> None:
+    win = opened
+    cat = win.session.add_category("cat")
+    dog = win.session.add_category("dog")
+    box = win.session.add_box((20, 20, 60, 50), cat.id)
+    win.canvas.scene.select_uids([box.uid])
+    menu = win.canvas.build_context_menu()
+    texts = [a.text() for a in menu.actions()]
+    assert texts[:2] == ["1  cat", "2  dog"] and "Delete" in texts
+    menu.actions()[1].trigger()
+    assert boxes(win)[0].category_id == dog.id
+    assert win.actions["class_2"].text() == "&2  dog"
+    assert not win.actions["class_3"].isEnabled()
