@@ -49,6 +49,8 @@ def window(qtbot, settings: Settings):
     win.resize(1000, 700)
     win.show()
     qtbot.waitExposed(win, timeout=5000)
+    win.activateWindow()  # window shortcuts (A, D, W, Ctrl+Z …) need the active window
+    qtbot.waitActive(win, timeout=5000)
     yield win
     win.close()
     assert win.loader.shutdown(timeout_ms=5000)
