@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
     QMessageBox,
+    QStackedWidget,
     QToolBar,
 )
 
@@ -48,7 +49,10 @@ class MainWindow(QMainWindow):
         self.image_list = ImageListPanel(self.session, self)
         self.class_panel = ClassPanel(self.session, self)
         self.canvas.navigator = self.image_list
-        self.setCentralWidget(self.canvas)
+        # A stack, so a welcome page can share the centre with the canvas.
+        self.central = QStackedWidget(self)
+        self.central.addWidget(self.canvas)
+        self.setCentralWidget(self.central)
         self._add_dock(
             "Images", "images_dock", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea
         )
