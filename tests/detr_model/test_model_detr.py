@@ -23,6 +23,16 @@ SMALL = ModelConfig(
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    # Tiny tensors: on a busy 2-core machine, OpenMP threads competing with other processes make
+    # these tests 10-20x slower than one thread does.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def model() -> DETR:
     torch.manual_seed(0)

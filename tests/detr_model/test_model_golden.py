@@ -8,6 +8,7 @@ by `hashed_uniform`, integer arithmetic only, so they are the same on every mach
 
 from pathlib import Path
 
+import pytest
 import torch
 from torch import Tensor
 
@@ -17,6 +18,16 @@ from detr_model.nested import nested_tensor_from_tensor_list
 
 FIXTURE = Path(__file__).parent / "fixtures" / "golden_small.pt"
 TOLERANCE = 1e-4
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    # Tiny tensors: on a busy 2-core machine, OpenMP threads competing with other processes make
+    # these tests 10-20x slower than one thread does.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 HASH_TABLE_SIZE = 65521  # a prime: the table's period never lines up with a filter's size
