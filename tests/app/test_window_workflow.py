@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 from pycocotools.coco import COCO
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -159,7 +159,7 @@ def _drop(window: MainWindow, paths: list[Path]) -> None:
         Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    enter = QDragEnterEvent(QPointF(300, 300), *args)
+    enter = QDragEnterEvent(QPoint(300, 300), *args)  # QPoint in every PySide6 6.x
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
     drop = QDropEvent(QPointF(300, 300), *args)
