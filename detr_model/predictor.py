@@ -1,0 +1,229 @@
+"""Predictor: images in (PIL, numpy, paths), detections out (numpy boxes in original pixels).
+
+Images are resized as in the paper, normalised on the model's device, grouped into batches of
+similar shape (less padding, which also changes DETR's outputs less), run under
+torch.inference_mode, and post-processed as the official code does, plus a score threshold.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from detr_model.checkpoint import Checkpoint, load_checkpoint
+from detr_model.download import CancelCallback, ProgressCallback, resolve_model
+from detr_model.image_input import ImageInput, PreparedImage, normalize, prepare_image
+from detr_model.inference_speedups import (
+    backbone_to_bfloat16,
+    cpu_has_fast_bfloat16,
+    fold_frozen_batchnorm,
+)
+from detr_model.nested import nested_tensor_from_tensor_list
+from detr_model.postprocess import PostProcess
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16")
+_CHUNK_BATCHES = 8  # images are decoded and sorted by shape this many batches at a time
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Detections in one image, best score first, in the image's original display pixels."""
+
+    boxes: np.ndarray  # (N, 4) float32 x0, y0, x1, y1
+    scores: np.ndarray  # (N,) float32 in [0, 1]
+    labels: np.ndarray  # (N,) int64 class slot
+    names: list[str] = field(default_factory=list)  # class name of each detection
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """Return the device to run on: "auto" picks CUDA, then Apple MPS, then the CPU."""
+    if str(device) != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class Predictor:
+    """Runs a DETR model on images and returns Detections (numpy, no torch needed to read).
+
+    precision: "fp32"; "bf16" (bfloat16 autocast on CUDA; a bfloat16 ResNet body on the CPU,
+    float32 transformer and heads); "auto" = bf16 on CUDA and on CPUs with AMX/AVX-512 BF16,
+    fp32 elsewhere. For inference the frozen BatchNorms are folded into the convolutions and
+    the model uses channels_last; unless copy_model is False this happens on a copy, so the
+    model passed in is left as it was.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        class_names: Sequence[str],
+        *,
+        device: str | torch.device = "auto",
+        min_size: int = 800,
+        max_size: int | None = 1333,
+        batch_size: int = 4,
+        precision: str = "auto",
+        copy_model: bool = True,
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if batch_size < 1 or min_size < 1:
+            raise ValueError(f"batch_size and min_size must be >= 1, got {batch_size}, {min_size}")
+        self.device = pick_device(device)
+        self.class_names = list(class_names)
+        self.min_size = min_size
+        self.max_size = max_size
+        self.batch_size = batch_size
+        self.precision = _resolve_precision(precision, self.device)
+        self.config = getattr(model, "config", None)
+        self.checkpoint: Checkpoint | None = None  # metadata when built by from_checkpoint
+        self.model = self._inference_model(model, copy_model)
+        self._postprocess = PostProcess()
+        log.info("predictor on %s, precision %s", self.device, self.precision)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path_or_name: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelCallback | None = None,
+        **options: object,
+    ) -> Predictor:
+        """Return a Predictor for a checkpoint file or an official model name (downloaded once)."""
+        path = resolve_model(path_or_name, progress=progress, cancel=cancel)
+        official_name = str(path_or_name) if not Path(path_or_name).is_file() else None
+        ckpt = load_checkpoint(path, official_name=official_name)
+        model = ckpt.build_model()
+        predictor = cls(model, ckpt.class_names, copy_model=False, **options)  # type: ignore[arg-type]
+        predictor.checkpoint = replace(ckpt, state_dict={})  # the weights live in the model
+        return predictor
+
+    def prepare(self, image: ImageInput) -> PreparedImage:
+        """Return the image decoded, display-oriented and resized for this predictor.
+
+        Safe to call from worker threads, to decode the next images while the model runs.
+        """
+        return prepare_image(image, self.min_size, self.max_size)
+
+    def predict(
+        self,
+        images: Sequence[ImageInput | PreparedImage] | ImageInput,
+        *,
+        score_threshold: float = 0.5,
+    ) -> list[Detections]:
+        """Return one Detections per image, in input order, keeping scores >= score_threshold."""
+        if isinstance(images, (Image.Image, np.ndarray, str, os.PathLike, PreparedImage)):
+            images = [images]
+        images = list(images)
+        results: list[Detections | None] = [None] * len(images)
+        chunk = self.batch_size * _CHUNK_BATCHES
+        for start in range(0, len(images), chunk):
+            prepared = [
+                im if isinstance(im, PreparedImage) else self.prepare(im)
+                for im in images[start : start + chunk]
+            ]
+            # Similar shapes together: less padding per batch.
+            order = sorted(range(len(prepared)), key=lambda i: _shape_key(prepared[i]))
+            for b in range(0, len(order), self.batch_size):
+                batch = order[b : b + self.batch_size]
+                found = self._run_batch([prepared[i] for i in batch], score_threshold)
+                for i, det in zip(batch, found, strict=True):
+                    results[start + i] = det
+        return [r for r in results if r is not None]
+
+    def _run_batch(self, batch: list[PreparedImage], score_threshold: float) -> list[Detections]:
+        """Return the Detections of one batch of prepared images."""
+        pixels = [p.pixels.to(self.device, non_blocking=True) for p in batch]
+        samples = nested_tensor_from_tensor_list([normalize(p) for p in pixels])
+        sizes = torch.tensor([p.original_size for p in batch], device=self.device)
+        with torch.inference_mode(), self._autocast():
+            out = self.model(samples)
+        outputs = {
+            "pred_logits": out["pred_logits"].float(),
+            "pred_boxes": out["pred_boxes"].float(),
+        }
+        found = self._postprocess(outputs, sizes)
+        scores = torch.stack([f["scores"] for f in found]).cpu().numpy()  # one transfer
+        labels = torch.stack([f["labels"] for f in found]).cpu().numpy()
+        boxes = torch.stack([f["boxes"] for f in found]).cpu().numpy()
+        return [
+            self._detections(scores[i], labels[i], boxes[i], score_threshold)
+            for i in range(len(batch))
+        ]
+
+    def _detections(
+        self, scores: np.ndarray, labels: np.ndarray, boxes: np.ndarray, threshold: float
+    ) -> Detections:
+        """Return the Detections above `threshold`, best first, with their class names."""
+        keep = np.flatnonzero(scores >= threshold)
+        keep = keep[np.argsort(-scores[keep], kind="stable")]
+        kept_labels = labels[keep].astype(np.int64)
+        return Detections(
+            boxes=boxes[keep].astype(np.float32).reshape(-1, 4),
+            scores=scores[keep].astype(np.float32),
+            labels=kept_labels,
+            names=[self._name(int(label)) for label in kept_labels],
+        )
+
+    def _name(self, label: int) -> str:
+        """Return the class name of a label (a placeholder for slots without a name)."""
+        return self.class_names[label] if label < len(self.class_names) else f"class {label}"
+
+    def _autocast(self) -> torch.autocast:
+        """Return the autocast context for this device and precision (disabled if none)."""
+        on_cuda = self.device.type == "cuda" and self.precision == "bf16"
+        return torch.autocast(
+            device_type=self.device.type if on_cuda else "cpu",
+            dtype=torch.bfloat16,
+            enabled=on_cuda,
+        )
+
+    def _inference_model(self, model: nn.Module, copy_model: bool) -> nn.Module:
+        """Return the model rewritten for fast inference on this device, in eval mode."""
+        if copy_model:
+            model = copy.deepcopy(model)
+        model.eval()
+        for param in model.parameters():
+            param.requires_grad_(False)
+        fold_frozen_batchnorm(model)
+        if self.device.type in ("cpu", "cuda"):
+            model = model.to(memory_format=torch.channels_last)
+        if self.device.type == "cpu" and self.precision == "bf16":
+            backbone_to_bfloat16(model)
+        return model.to(self.device)
+
+
+def _shape_key(image: PreparedImage) -> tuple[float, int]:
+    """Return a sort key that puts images of similar aspect ratio and size together."""
+    h, w = image.pixels.shape[-2:]
+    return (w / h, h * w)
+
+
+def _resolve_precision(precision: str, device: torch.device) -> str:
+    """Return "fp32" or "bf16" for the requested precision on `device`."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16"
+    if device.type == "cpu" and cpu_has_fast_bfloat16():
+        return "bf16"
+    return "fp32"
