@@ -131,21 +131,37 @@ def predict_dataset(
 
 def evaluate(
     model: nn.Module,
-    data_loader: Iterable[tuple[Any, Sequence[Mapping[str, Tensor]]]],
-    coco_gt: Any,
+    data: Any,
+    coco_gt: Any = None,
     *,
     postprocess: Callable[..., list[dict[str, Tensor]]] | None = None,
     label_to_category: Mapping[int, int] | None = None,
     autocast_dtype: torch.dtype | None = None,
+    batch_size: int = 2,
 ) -> dict[str, Any]:
-    """Returns the COCO box metrics (see `coco_metrics`) of `model` on the loader's images.
+    """Returns the COCO box metrics (see `coco_metrics`) of `model` on a dataset or loader.
 
-    `coco_gt` is the pycocotools COCO of the ground truth (`CocoDetection.coco()`); the loader
-    yields (NestedTensor, targets) as `collate_fn` makes them, with evaluation transforms.
+    `data` is a dataset like `CocoDetection` with evaluation transforms, or a DataLoader
+    yielding (NestedTensor, targets) as `collate_fn` makes them. `coco_gt` (pycocotools COCO)
+    and `label_to_category` default to the dataset's own `coco()` and `label_to_category`.
     """
+    from torch.utils.data import DataLoader
+
+    from detr_model.data.transforms import collate_fn
+
+    dataset = data.dataset if isinstance(data, DataLoader) else data
+    loader = data
+    if not isinstance(data, DataLoader) and hasattr(data, "__getitem__"):
+        loader = DataLoader(data, batch_size=batch_size, collate_fn=collate_fn)
+    if coco_gt is None:
+        if not hasattr(dataset, "coco"):
+            raise ValueError("evaluate: pass coco_gt, or data whose dataset has coco()")
+        coco_gt = dataset.coco()
+    if label_to_category is None:
+        label_to_category = getattr(dataset, "label_to_category", None)
     detections = predict_dataset(
         model,
-        data_loader,
+        loader,
         postprocess=postprocess,
         label_to_category=label_to_category,
         autocast_dtype=autocast_dtype,

@@ -94,3 +94,17 @@ def test_evaluate_runs_the_model_and_maps_boxes_back_to_original_pixels(shapes: 
     )
     assert metrics["AP"] > 0.95  # boxes went through resize and back: sub-pixel rounding only
     assert set(metrics["per_class"]) == {"circle", "square", "triangle"}
+
+
+def test_evaluate_takes_a_dataset_and_uses_its_ground_truth(shapes: Path) -> None:
+    dataset = CocoDetection(shapes.parent, shapes, make_transforms("val", scales=[64]))
+    n = len(dataset)
+    # Every query says "no object" with boxes in the middle: AP about 0.
+    logits = torch.zeros(n, 3, 5)
+    logits[..., 4] = 10.0
+    outputs = [
+        {"pred_logits": logits[i : i + 2], "pred_boxes": torch.full((2, 3, 4), 0.5)}
+        for i in range(0, n, 2)
+    ]
+    metrics = evaluate(_ReplayModel(outputs), dataset, batch_size=2)
+    assert metrics["AP"] < 0.01
