@@ -21,13 +21,19 @@ from torch import nn
 
 from detr_model.checkpoint import Checkpoint, load_checkpoint
 from detr_model.download import CancelCallback, ProgressCallback, resolve_model
-from detr_model.image_input import ImageInput, PreparedImage, normalize, prepare_image
+from detr_model.image_input import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageInput,
+    PreparedImage,
+    prepare_image,
+)
 from detr_model.inference_speedups import (
     backbone_to_bfloat16,
     cpu_has_fast_bfloat16,
     fold_frozen_batchnorm,
 )
-from detr_model.nested import nested_tensor_from_tensor_list
+from detr_model.nested import NestedTensor, nested_tensor_from_tensor_list
 from detr_model.postprocess import PostProcess
 
 log = logging.getLogger(__name__)
@@ -96,6 +102,11 @@ class Predictor:
         self.config = getattr(model, "config", None)
         self.checkpoint: Checkpoint | None = None  # metadata when built by from_checkpoint
         self.model = self._inference_model(model, copy_model)
+        # (pixels / 255 - mean) / std  ==  pixels * scale + shift
+        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        self._scale = (1.0 / (255.0 * std)).to(self.device)
+        self._shift = (-mean / std).to(self.device)
         self._postprocess = PostProcess()
         log.info("predictor on %s, precision %s", self.device, self.precision)
 
@@ -152,9 +163,17 @@ class Predictor:
 
     def _run_batch(self, batch: list[PreparedImage], score_threshold: float) -> list[Detections]:
         """Return the Detections of one batch of prepared images."""
-        pixels = [p.pixels.to(self.device, non_blocking=True) for p in batch]
-        samples = nested_tensor_from_tensor_list([normalize(p) for p in pixels])
-        sizes = torch.tensor([p.original_size for p in batch], device=self.device)
+        # Pad as uint8 on the CPU, send once, normalise on the device, zero the padding again.
+        padded = nested_tensor_from_tensor_list([p.pixels for p in batch])
+        sizes = torch.tensor([p.original_size for p in batch])
+        pixels, mask = padded.tensors, padded.mask
+        if self.device.type == "cuda":
+            pixels, mask, sizes = pixels.pin_memory(), mask.pin_memory(), sizes.pin_memory()
+        pixels = pixels.to(self.device, non_blocking=True)
+        mask = mask.to(self.device, non_blocking=True)
+        sizes = sizes.to(self.device, non_blocking=True)
+        images = torch.addcmul(self._shift, pixels.float(), self._scale)  # (B, 3, H, W)
+        samples = NestedTensor(images.masked_fill(mask[:, None], 0.0), mask)
         with torch.inference_mode(), self._autocast():
             out = self.model(samples)
         outputs = {
@@ -162,12 +181,16 @@ class Predictor:
             "pred_boxes": out["pred_boxes"].float(),
         }
         found = self._postprocess(outputs, sizes)
-        scores = torch.stack([f["scores"] for f in found]).cpu().numpy()  # one transfer
-        labels = torch.stack([f["labels"] for f in found]).cpu().numpy()
-        boxes = torch.stack([f["boxes"] for f in found]).cpu().numpy()
+        table = torch.stack(
+            [
+                torch.cat((f["scores"][:, None], f["labels"][:, None].float(), f["boxes"]), 1)
+                for f in found
+            ]
+        )  # (B, Q, 6): score, label, x0, y0, x1, y1
+        table = table.cpu().numpy()  # the one device-to-host transfer
         return [
-            self._detections(scores[i], labels[i], boxes[i], score_threshold)
-            for i in range(len(batch))
+            self._detections(t[:, 0], t[:, 1].astype(np.int64), t[:, 2:], score_threshold)
+            for t in table
         ]
 
     def _detections(

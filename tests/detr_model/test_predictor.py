@@ -14,6 +14,7 @@ from detr_model.checkpoint import save_checkpoint
 from detr_model.config import ModelConfig
 from detr_model.detr import DETR, build_detr
 from detr_model.image_input import normalize, prepare_image, resized_size
+from detr_model.nested import nested_tensor_from_tensor_list
 from detr_model.postprocess import PostProcess
 from detr_model.predictor import Detections, Predictor
 
@@ -78,6 +79,20 @@ def test_predictions_match_the_model_run_by_hand() -> None:
     np.testing.assert_allclose(det.scores, expected["scores"][order].numpy(), atol=1e-4)
     np.testing.assert_allclose(det.boxes, expected["boxes"][order].numpy(), atol=1e-3)
     assert det.labels.tolist() == expected["labels"][order].tolist()
+
+
+def test_padding_in_a_mixed_size_batch_is_zero_after_normalisation_as_official() -> None:
+    model = _random_model()
+    images = [_image(150, 100, seed=3), _image(100, 100, seed=4)]  # 64x96 and 64x64 resized
+    dets = Predictor(model, NAMES, batch_size=2, **SMALL).predict(images, score_threshold=0.0)
+    prepared = [normalize(prepare_image(im, 64, 96).pixels) for im in images]
+    with torch.inference_mode():
+        out = model(nested_tensor_from_tensor_list(prepared))
+    expected = PostProcess()(out, [(100, 150), (100, 100)])
+    for det, exp in zip(dets, expected, strict=True):
+        order = torch.argsort(exp["scores"], descending=True, stable=True)
+        np.testing.assert_allclose(det.scores, exp["scores"][order].numpy(), atol=1e-4)
+        np.testing.assert_allclose(det.boxes, exp["boxes"][order].numpy(), atol=1e-3)
 
 
 def test_pil_numpy_and_path_inputs_give_the_same_detections(tmp_path: Path) -> None:
