@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QMenuBar, QStyle, QToolBar
 log = logging.getLogger(__name__)
 
 ICON_DIR = Path(__file__).resolve().parents[1] / "resources" / "icons"
-MENUS = ("File", "Edit", "View", "Image", "Help")
+MENUS = ("File", "Edit", "View", "Image", "Model", "Help")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("undo", "&Undo", ("Ctrl+Z",), "session.undo", "Edit", "undo", True),
     ActionSpec("redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "session.redo", "Edit", "redo", True),
     ActionSpec("draw_mode", "&Draw Boxes", ("W",), "canvas.toggle_draw_mode", "Edit", "draw_box", True, True, "Draw boxes by dragging (W); Esc returns to selecting"),
-    ActionSpec("delete", "&Delete Boxes", ("Delete", "Backspace"), "canvas.delete_selected", "Edit", "delete", True),
+    ActionSpec("delete", "&Delete Boxes", ("Delete", "Backspace"), "canvas.delete_selected", "Edit", "delete", True, tip="Delete the selected boxes, reject the selected proposals"),
+    ActionSpec("accept_proposal", "&Accept Proposal", ("Return", "Enter"), "canvas.accept_selected_proposals", "Edit", tip="Accept the selected proposal as a box (or double-click it)"),
+    ActionSpec("accept_shown", "Accept All S&hown Proposals", ("Shift+Return", "Y"), "canvas.accept_shown_proposals", "Edit"),
+    ActionSpec("reject_shown", "Reject All Shown Proposals", ("Shift+Delete",), "canvas.reject_shown_proposals", "Edit"),
     ActionSpec("select_all", "Select &All Boxes", ("Ctrl+A",), "canvas.select_all", "Edit"),
     ActionSpec("copy", "&Copy Boxes", ("Ctrl+C",), "canvas.copy_boxes", "Edit"),
     ActionSpec("paste", "&Paste Boxes", ("Ctrl+V",), "canvas.paste_boxes", "Edit"),
@@ -64,7 +67,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("prev_image", "&Previous Image", ("A",), "image_list.go_previous", "Image", "std:SP_ArrowBack", True),
     ActionSpec("next_image", "&Next Image", ("D",), "image_list.go_next", "Image", "std:SP_ArrowForward", True),
     ActionSpec("next_unlabeled", "Next &Unreviewed Image", ("N",), "image_list.go_next_unlabeled", "Image", "next_unlabeled", True, tip="Go to the next image not marked reviewed"),
+    ActionSpec("next_doubtful", "Next D&oubtful Image", ("Shift+N",), "image_list.go_next_doubtful", "Image", tip="Go to the next image with proposals scored 0.3–0.7"),
     ActionSpec("toggle_reviewed", "Mark &Reviewed", ("Space",), "session.toggle_reviewed", "Image", "reviewed", True, tip="Mark the image reviewed (Space), again to unmark"),
+    ActionSpec("auto_annotate", "&Auto-Annotate", ("Ctrl+R",), "auto.run_unreviewed", "Model", "std:SP_MediaPlay", True, tip="Run the model on every image not yet reviewed"),
+    ActionSpec("auto_annotate_current", "Auto-Annotate &Current Image", ("Ctrl+Shift+R",), "auto.run_current", "Model"),
+    ActionSpec("auto_annotate_selected", "Auto-Annotate &Selected Images", (), "auto.run_selected", "Model"),
+    ActionSpec("cancel_auto_annotate", "Ca&ncel Auto-Annotate", (), "auto.cancel", "Model"),
+    ActionSpec("choose_model", "Choose &Model…", ("Ctrl+M",), "auto_ui.choose_model", "Model"),
+    ActionSpec("class_mapping", "Class Ma&pping…", (), "auto_ui.edit_class_mapping", "Model"),
     ActionSpec("shortcuts", "&Keyboard Shortcuts", ("F1",), "show_shortcuts", "Help"),
     ActionSpec("about", "&About", (), "show_about", "Help"),
     # Keys handled by the canvas itself (listed in the help window).
@@ -72,6 +82,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("zoom_wheel", "Zoom around the cursor", ("Ctrl+Wheel",)),
     ActionSpec("pan", "Pan the image", ("Middle Drag", "Wheel", "Shift+Wheel")),
     ActionSpec("escape", "Cancel drawing, clear the selection, back to selecting", ("Esc",)),
+    ActionSpec("double_click", "Accept the proposal under the pointer", ("Double Click",)),
 )  # fmt: skip
 
 
@@ -144,7 +155,10 @@ def build_menus(menubar: QMenuBar, actions: dict[str, QAction]) -> dict[str, QMe
                 class_menu = menus["Edit"].addMenu("Set &Class")
             class_menu.addAction(actions[item.id])
             continue
-        if item.id in ("quit", "undo", "draw_mode", "zoom_in", "toggle_reviewed"):
+        if item.id in (
+            "quit", "undo", "draw_mode", "zoom_in", "toggle_reviewed", "accept_proposal",
+            "choose_model",
+        ):  # fmt: skip
             menus[item.menu].addSeparator()
         menus[item.menu].addAction(actions[item.id])
     return menus

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from app import application_title
 from app.actions import build_actions, build_menus, build_toolbar
+from app.auto_annotate_ui import AutoAnnotateUI
 from app.canvas.canvas import Canvas
 from app.dialogs.shortcut_help import ShortcutHelpDialog
 from app.panels.class_panel import ClassPanel
@@ -60,6 +61,8 @@ class MainWindow(QMainWindow):
             "Classes", "classes_dock", self.class_panel, Qt.DockWidgetArea.RightDockWidgetArea
         )
 
+        self.auto_ui = AutoAnnotateUI(self)
+        self.auto = self.auto_ui.controller
         self.actions = build_actions(self, self)
         self.menus = build_menus(self.menuBar(), self.actions)
         self.recent_menu = self.menus["File"].addMenu("Open &Recent")
@@ -74,6 +77,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.toolbar)
         self._help: ShortcutHelpDialog | None = None
         self.fields = StatusFields(self.statusBar())
+        self.auto_ui.install(self.toolbar, self.statusBar())
         self._connect()
         self._restore_layout()
         self._update_title()
@@ -288,6 +292,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.auto.shutdown()  # cancels a run; its results so far are in the project
         if self.session.is_dirty():
             try:
                 self.session.save()

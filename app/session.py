@@ -255,6 +255,30 @@ class Session(QObject):
         self._announce(cmd.changed)
         return top
 
+    def apply_outside_history(self, cmd: Command) -> bool:
+        """Run an edit the undo history does not record (model results); True if done.
+
+        Auto-annotate results arrive while the user edits: kept out of the history, Ctrl+Z
+        keeps undoing the user's own edits. The change is saved like any other.
+        """
+        if self.project is None:
+            return False
+        try:
+            cmd.redo(self.project)
+        except (KeyError, ValueError) as exc:
+            log.info("model edit refused: %s", exc)
+            return False
+        self._extra_dirty = True
+        self._announce(cmd.changed)
+        return True
+
+    def set_meta(self, key: str, value: object) -> None:
+        """Store a project setting in project.meta (saved with the project)."""
+        if self.project is not None and self.project.meta.get(key) != value:
+            self.project.meta[key] = value
+            self._extra_dirty = True
+            self._changed()
+
     def undo(self) -> None:
         """Undo the last edit."""
         if self.project is not None and (cmd := self.undo_stack.undo(self.project)):

@@ -10,10 +10,12 @@ from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QMenu, QVBoxLayout, QWidget
 
+from app.annotations.commands import Macro, RejectProposals, SetBoxRect
 from app.annotations.model import Box
 from app.canvas.scene import AnnotationScene
 from app.canvas.tools import DrawTool, Rect, SelectTool
 from app.canvas.view import CanvasView
+from app.proposal_review import accept_command, review_command
 from app.session import Session
 from app.widgets.swatches import swatch
 from app.workers.image_loader import ImageLoader, LoadedImage
@@ -187,7 +189,26 @@ class Canvas(QWidget):
         self.session.add_box(rect)
 
     def set_box_rects(self, rects: dict[str, Rect], text: str) -> None:
-        self.session.set_box_rects(rects, text)
+        rec = self.session.current_record()
+        proposals = {p.uid for p in rec.proposals} if rec is not None else set()
+        moved = {uid: rect for uid, rect in rects.items() if uid in proposals}
+        if not moved:
+            self.session.set_box_rects(rects, text)
+            return
+        # Moving or resizing a proposal accepts it where the user put it.
+        cmd = accept_command(rec.path, list(moved), moved)
+        boxes = [SetBoxRect(rec.path, u, r) for u, r in rects.items() if u not in proposals]
+        self.session.push(Macro(text, [cmd, *boxes]) if boxes else cmd)
+
+    def accept_proposals(self, uids: list[str]) -> None:
+        """Turn proposals of the current image into boxes (one undo step)."""
+        if uids and self.session.current_path:
+            self.session.push(accept_command(self.session.current_path, list(uids)))
+            self.selection_changed()
+
+    def double_click(self, event: QMouseEvent) -> bool:
+        handler = getattr(self.tool, "double_click", None)
+        return bool(handler is not None and handler(event))
 
     def selection_changed(self) -> None:
         self.selection_changed_signal.emit(len(self.scene.selected_uids()))
@@ -209,6 +230,10 @@ class Canvas(QWidget):
         menu = QMenu(self)
         uids = self.selected_uids()
         project = self.session.project
+        if self.scene.selected_proposal_uids():
+            menu.addAction("Accept proposal", self.accept_selected_proposals)
+            menu.addAction("Reject proposal", self.delete_selected)
+            menu.addSeparator()
         if uids and project is not None:
             for n, cat in enumerate(project.categories, start=1):
                 text = f"{n}  {cat.name}" if n <= 9 else f"    {cat.name}"
@@ -232,11 +257,41 @@ class Canvas(QWidget):
         return [b.uid for b in rec.boxes if b.uid in chosen] if rec else []
 
     def delete_selected(self) -> None:
-        """Delete the selected boxes."""
+        """Delete the selected boxes and reject the selected proposals (one undo step)."""
         uids = self.selected_uids()
-        if uids:
-            self.session.delete_boxes(uids)
+        proposals = self.scene.selected_proposal_uids()
+        cmd = review_command(self.session.current_path, {}, proposals, uids)
+        if cmd is not None:
+            self.session.push(cmd)
             self.selection_changed()
+
+    def accept_selected_proposals(self) -> None:
+        """Accept the selected proposals (Enter)."""
+        uids = self.scene.selected_proposal_uids()
+        if not uids:
+            self.session.message.emit("Click a proposal first (dashed box), then Enter")
+            return
+        self.accept_proposals(uids)
+
+    def accept_shown_proposals(self) -> None:
+        """Accept every proposal the confidence filter shows on this image."""
+        uids = self.scene.shown_proposal_uids()
+        if not uids:
+            self.session.message.emit("No proposals shown on this image")
+            return
+        self.accept_proposals(uids)
+
+    def reject_shown_proposals(self) -> None:
+        """Reject every proposal the confidence filter shows on this image."""
+        uids = self.scene.shown_proposal_uids()
+        if uids and self.session.current_path:
+            self.session.push(RejectProposals(self.session.current_path, uids))
+            self.selection_changed()
+
+    def set_proposal_threshold(self, threshold: float) -> None:
+        """Show only proposals scoring at least `threshold` (the confidence slider)."""
+        self.scene.set_proposal_threshold(threshold)
+        self.selection_changed()
 
     def select_all(self) -> None:
         """Select every box of the image."""

@@ -112,6 +112,7 @@ class AnnotationScene(QGraphicsScene):
         self._sync_proposals(record, cats)
 
     def _sync_proposals(self, record: ImageRecord | None, cats: dict[int, Category]) -> None:
+        selected = {uid for uid, item in self.proposals.items() if item.isSelected()}
         for item in self.proposals.values():
             self.removeItem(item)
         self.proposals = {}
@@ -130,12 +131,38 @@ class AnnotationScene(QGraphicsScene):
             item.set_view_scale(self._scale)
             self.proposals[prop.uid] = item
             self.addItem(item)
+            item.setSelected(prop.uid in selected)
         self.apply_proposal_filter()
 
     def apply_proposal_filter(self) -> None:
         """Show the proposals whose score reaches the threshold (no model re-run)."""
         for item in self.proposals.values():
-            item.setVisible(self.show_proposals and item.score >= self.proposal_threshold)
+            shown = self.show_proposals and item.score >= self.proposal_threshold
+            item.setVisible(shown)
+            if not shown:
+                item.setSelected(False)
+
+    def set_proposal_threshold(self, threshold: float) -> None:
+        """Show only proposals scoring at least `threshold` (instant, no re-run)."""
+        self.proposal_threshold = threshold
+        self.apply_proposal_filter()
+
+    def shown_proposal_uids(self) -> list[str]:
+        """Return the uids of the proposals the filter shows."""
+        return [uid for uid, item in self.proposals.items() if item.isVisible()]
+
+    def selected_proposal_uids(self) -> list[str]:
+        """Return the uids of the selected (shown) proposals."""
+        return [uid for uid, item in self.proposals.items() if item.isSelected()]
+
+    def item(self, uid: str) -> BoxItem | None:
+        """Return the box or proposal item with this uid."""
+        return self.boxes.get(uid) or self.proposals.get(uid)
+
+    def all_items(self) -> list[BoxItem]:
+        """Return the box items and the shown proposal items."""
+        shown = [item for item in self.proposals.values() if item.isVisible()]
+        return list(self.boxes.values()) + shown
 
     def set_view_scale(self, scale: float) -> None:
         """Pass the view zoom on to the items (handles keep their screen size)."""
@@ -144,20 +171,20 @@ class AnnotationScene(QGraphicsScene):
             item.set_view_scale(scale)
 
     def selected_uids(self) -> set[str]:
-        """Return the uids of the selected boxes."""
-        return {uid for uid, item in self.boxes.items() if item.isSelected()}
+        """Return the uids of the selected boxes and proposals."""
+        return {item.uid for item in self.all_items() if item.isSelected()}
 
     def select_uids(self, uids: Iterable[str]) -> None:
-        """Select exactly these boxes."""
+        """Select exactly these boxes (and shown proposals)."""
         wanted = set(uids)
-        for uid, item in self.boxes.items():
-            item.setSelected(uid in wanted)
+        for item in list(self.boxes.values()) + list(self.proposals.values()):
+            item.setSelected(item.uid in wanted and item.isVisible())
 
     def box_at(self, point, tolerance: float = 0.0) -> BoxItem | None:
         """Return the box under a scene point; the smallest wins where boxes nest."""
         hits = [
             item
-            for item in self.boxes.values()
+            for item in self.all_items()
             if item.rect().adjusted(-tolerance, -tolerance, tolerance, tolerance).contains(point)
         ]
         if not hits:
@@ -166,7 +193,7 @@ class AnnotationScene(QGraphicsScene):
 
     def set_hover(self, item: BoxItem | None) -> None:
         """Highlight one box (or none)."""
-        for other in self.boxes.values():
+        for other in self.all_items():
             other.set_hover(other is item)
 
 

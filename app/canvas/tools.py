@@ -8,7 +8,14 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPen
 from PySide6.QtWidgets import QGraphicsLineItem, QGraphicsRectItem
 
-from app.canvas.box_item import HANDLE_CURSORS, HANDLE_PX, HANDLES, BoxItem, handle_points
+from app.canvas.box_item import (
+    HANDLE_CURSORS,
+    HANDLE_PX,
+    HANDLES,
+    BoxItem,
+    ProposalItem,
+    handle_points,
+)
 from app.canvas.scene import AnnotationScene
 from app.canvas.view import CanvasView
 
@@ -26,6 +33,7 @@ class Editor(Protocol):
     """What tools ask of the canvas: turn gestures into session edits."""
 
     def add_box(self, rect: Rect) -> None: ...
+    def accept_proposals(self, uids: list[str]) -> None: ...
     def set_box_rects(self, rects: dict[str, Rect], text: str) -> None: ...
     def selection_changed(self) -> None: ...
 
@@ -87,7 +95,7 @@ class SelectTool:
     def handle_at(self, view_pos: QPointF) -> tuple[BoxItem, str] | None:
         """Return the selected box and handle name within reach of a viewport position."""
         reach = HANDLE_PX * 0.75 + 2
-        for item in self.scene.boxes.values():
+        for item in self.scene.all_items():
             if not item.isSelected():
                 continue
             for name, point in handle_points(item.rect()).items():
@@ -121,7 +129,7 @@ class SelectTool:
             self.scene.select_uids([item.uid])
             self.editor.selection_changed()
         self._press = pos
-        self._moving = {uid: self.scene.boxes[uid].rect() for uid in self.scene.selected_uids()}
+        self._moving = {uid: self.scene.item(uid).rect() for uid in self.scene.selected_uids()}
         self.view.viewport().setCursor(Qt.CursorShape.SizeAllCursor)
         return True
 
@@ -136,7 +144,7 @@ class SelectTool:
             delta = pos - self._press
             dx, dy = clamp_shift(list(self._moving.values()), delta.x(), delta.y(), bounds)
             for uid, start in self._moving.items():
-                self.scene.boxes[uid].set_rect(start.translated(dx, dy))
+                self.scene.item(uid).set_rect(start.translated(dx, dy))
             return True
         self.update_cursor(event.position())
         return False
@@ -155,10 +163,11 @@ class SelectTool:
             self.update_cursor(event.position())
             return True
         if self._moving:
+            items = {uid: self.scene.item(uid) for uid in self._moving}
             moved = {
-                uid: as_tuple(self.scene.boxes[uid].rect())
+                uid: as_tuple(items[uid].rect())
                 for uid, start in self._moving.items()
-                if uid in self.scene.boxes and self.scene.boxes[uid].rect() != start
+                if items[uid] is not None and items[uid].rect() != start
             }
             self._moving = {}
             if moved:
@@ -168,16 +177,26 @@ class SelectTool:
             return True
         return True
 
+    def double_click(self, event: QMouseEvent) -> bool:
+        """Accept the proposal under the pointer."""
+        if event.button() != Qt.MouseButton.LeftButton:
+            return False
+        item = self.scene.box_at(self.view.mapToScene(event.position().toPoint()))
+        if isinstance(item, ProposalItem):
+            self.editor.accept_proposals([item.uid])
+            return True
+        return False
+
     def key(self, event: QKeyEvent) -> bool:
         step = NUDGE_KEYS.get(Qt.Key(event.key()))
         selected = self.scene.selected_uids()
         if step is not None and selected:
             size = 10 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1
-            rects = [self.scene.boxes[uid].rect() for uid in selected]
+            rects = [self.scene.item(uid).rect() for uid in selected]
             dx, dy = clamp_shift(rects, step[0] * size, step[1] * size, self.scene.image_rect())
             if dx or dy:
                 moved = {
-                    uid: as_tuple(self.scene.boxes[uid].rect().translated(dx, dy))
+                    uid: as_tuple(self.scene.item(uid).rect().translated(dx, dy))
                     for uid in selected
                 }
                 self.editor.set_box_rects(moved, "Nudge box")
@@ -194,8 +213,8 @@ class SelectTool:
             item, _, start = self._resizing
             item.set_rect(start)
         for uid, start in self._moving.items():
-            if uid in self.scene.boxes:
-                self.scene.boxes[uid].set_rect(start)
+            if (item := self.scene.item(uid)) is not None:
+                item.set_rect(start)
         self._resizing, self._moving, self._press = None, {}, None
 
     def update_cursor(self, view_pos: QPointF) -> None:

@@ -161,6 +161,13 @@ class CanvasView(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        handler = getattr(self.tool, "double_click", None)
+        if handler is not None and handler(event):
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
     def leaveEvent(self, event) -> None:
         self.cursor_moved.emit(None)
         super().leaveEvent(event)

@@ -12,6 +12,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
 
 from app.annotations.model import ImageRecord, ImageStatus
+from app.proposal_review import DOUBTFUL_BAND, is_doubtful, lowest_score, next_doubtful
 from app.session import Session
 from app.widgets.swatches import dot
 
@@ -29,6 +30,12 @@ FILTERS = {
     "Not reviewed": lambda rec: rec.status != ImageStatus.REVIEWED,
     "With boxes": lambda rec: bool(rec.boxes),
     "Without boxes": lambda rec: not rec.boxes,
+    "Doubtful proposals": is_doubtful,
+}
+# Sort name -> key on a record (None: folder order). Sorting is stable.
+SORTS = {
+    "Folder order": None,
+    "Least confident first": lambda rec: s if (s := lowest_score(rec)) is not None else 2.0,
 }
 PathRole = Qt.ItemDataRole.UserRole + 1
 StatusRole = Qt.ItemDataRole.UserRole + 2
@@ -48,6 +55,7 @@ class ImageListModel(QStringListModel):
         self._rows: list[ImageRecord] = []
         self._row_of: dict[str, int] = {}
         self._filter_name = "All images"
+        self._sort_name = "Folder order"
         self._bold = QFont()
         self._bold.setBold(True)
         session.project_opened.connect(self.rebuild)
@@ -68,12 +76,21 @@ class ImageListModel(QStringListModel):
     def filter_name(self) -> str:
         return self._filter_name
 
+    def set_sort(self, name: str) -> None:
+        """Order the shown images by a key from SORTS."""
+        if name not in SORTS:
+            raise KeyError(f"unknown image order {name!r}")
+        self._sort_name = name
+        self.rebuild()
+
     def rebuild(self) -> None:
         """Recompute the rows from the project and the filter."""
         project = self.session.project
         test = FILTERS[self._filter_name]
         images = project.images if project is not None else []
         self._rows = list(images) if test is None else [r for r in images if test(r)]
+        if (key := SORTS[self._sort_name]) is not None:
+            self._rows.sort(key=key)
         self._row_of = {rec.path: i for i, rec in enumerate(self._rows)}
         self._current = self.session.current_path
         self.setStringList([rec.path for rec in self._rows])
@@ -113,7 +130,8 @@ class ImageListModel(QStringListModel):
             return dot(STATUS_COLORS[rec.status])
         if role == Qt.ItemDataRole.ToolTipRole:
             size = f"{rec.width}×{rec.height}, " if rec.size else ""
-            extra = f", {len(rec.proposals)} proposals" if rec.proposals else ""
+            low = lowest_score(rec)
+            extra = f", {len(rec.proposals)} proposals (lowest {low:.2f})" if rec.proposals else ""
             return f"{rec.path}\n{size}{rec.status.value}, {len(rec.boxes)} boxes{extra}"
         if role == Qt.ItemDataRole.FontRole and rec.path == self._current:
             return self._bold
@@ -145,12 +163,15 @@ class ImageListPanel(QWidget):
         self.filter_box = QComboBox()
         self.filter_box.addItems(list(FILTERS))
         self.filter_box.currentTextChanged.connect(self._on_filter)
+        self.sort_box = QComboBox()
+        self.sort_box.addItems(list(SORTS))
+        self.sort_box.currentTextChanged.connect(self.model.set_sort)
         self.counts = QLabel()
         self.counts.setWordWrap(True)
         self.list = QListView()
         self.list.setUniformItemSizes(True)  # constant-time layout for 10,000+ rows
         self.list.setModel(self.model)
-        self.list.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        self.list.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.list.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.list.selectionModel().currentChanged.connect(self._on_row_chosen)
         top = QHBoxLayout()
@@ -158,6 +179,7 @@ class ImageListPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
+        layout.addWidget(self.sort_box)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.counts)
         session.current_image_changed.connect(self._select_current)
@@ -236,6 +258,21 @@ class ImageListPanel(QWidget):
                 self.session.set_current(rec.path)
                 return
         self.session.message.emit("Every image is reviewed")
+
+    def go_next_doubtful(self) -> None:
+        """Show the next image with a proposal in the doubtful band (Shift+N)."""
+        project = self.session.project
+        path = next_doubtful(project, self.session.current_path) if project else None
+        if path is None:
+            low, high = DOUBTFUL_BAND
+            self.session.message.emit(f"No image has proposals scored {low:.1f}–{high:.1f}")
+        else:
+            self.session.set_current(path)
+
+    def selected_paths(self) -> list[str]:
+        """Return the images selected in the list, in list order."""
+        rows = sorted(index.row() for index in self.list.selectionModel().selectedRows())
+        return [self.model.path_at(r) for r in rows if r < self.model.rowCount()]
 
     # ----- view sync -----------------------------------------------------------------------
 

@@ -1,0 +1,160 @@
+"""Wires auto-annotate into the window: dialogs, confidence slider, status-bar progress, device."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QMessageBox, QStatusBar, QToolBar
+
+from app.auto_annotate import AutoAnnotator, RunProgress
+from app.dialogs.class_mapping_dialog import ask_class_mapping
+from app.dialogs.download_dialog import download_choice
+from app.dialogs.model_dialog import pick_model
+from app.model_registry import ModelChoice, recent_files, remember_recent_file
+from app.proposal_review import ClassMap, model_class_names
+from app.widgets.confidence_slider import DEFAULT_THRESHOLD, ConfidenceSlider
+from app.widgets.run_status import DeviceLabel, RunStatus
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+SETTINGS_THRESHOLD = "proposals/threshold"
+
+
+class AutoAnnotateUI(QObject):
+    """The window side of auto-annotate; the controller (`controller`) holds the behaviour."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        q = window.settings.q
+        self.controller = AutoAnnotator(window.session, q, self)
+        c = self.controller
+        c.ask_mapping = self._ask_mapping
+        c.ask_model = self._ask_model
+        c.download = lambda choice: download_choice(self.window, choice)
+        c.selected_paths = window.image_list.selected_paths
+        try:
+            threshold = float(q.value(SETTINGS_THRESHOLD, DEFAULT_THRESHOLD))
+        except (TypeError, ValueError):
+            threshold = DEFAULT_THRESHOLD
+        self.slider = ConfidenceSlider(threshold)
+        self.run_status = RunStatus()
+        self.device_label = DeviceLabel()
+        self.slider.threshold_changed.connect(self._on_threshold)
+        window.canvas.set_proposal_threshold(self.slider.threshold())
+        self.run_status.cancel_button.clicked.connect(c.cancel)
+        c.progress_changed.connect(self.run_status.show_progress)
+        c.running_changed.connect(self._on_running)
+        c.model_changed.connect(lambda _choice: self._show_model())
+        c.device_changed.connect(lambda _device: self._show_model())
+        c.run_failed.connect(self.show_failure)
+        window.session.project_opened.connect(self._show_model)
+
+    def install(self, toolbar: QToolBar, statusbar: QStatusBar) -> None:
+        """Put the slider on the toolbar and the progress and device on the status bar."""
+        toolbar.addSeparator()
+        toolbar.addWidget(self.slider)
+        statusbar.insertPermanentWidget(0, self.run_status)
+        statusbar.insertPermanentWidget(1, self.device_label)
+        self._on_running(False)
+        self._show_model()
+
+    # ----- action handlers -----------------------------------------------------------------
+
+    def choose_model(self) -> ModelChoice | None:
+        """Show the model picker; use the model picked (downloading it if needed)."""
+        picked = self._pick()
+        if picked is None:
+            return None
+        choice, device = picked
+        if choice.needs_download:
+            choice = download_choice(self.window, choice)
+            if choice is None:
+                return None
+        self.controller.set_device(device)
+        if self.controller.set_model(choice):
+            return choice
+        return None
+
+    def edit_class_mapping(self) -> None:
+        """Change how the loaded model's classes map to project classes."""
+        c = self.controller
+        project = self.window.session.project
+        if project is None or c.choice is None or c.model_info is None:
+            self.window.session.message.emit("Run auto-annotate once to load the model first")
+            return
+        names = model_class_names(c.model_info.class_names)
+        mapping = c.class_map(c.choice.key)
+        answer = ask_class_mapping(self.window, c.choice.label, names, project.categories, mapping)
+        if answer is not None:
+            c.save_mapping(c.choice.key, self._resolve(answer))
+
+    def show_failure(self, message: str) -> None:
+        """Show why auto-annotate failed (the model did not load, or a run broke off)."""
+        QMessageBox.warning(self.window, "Auto-annotate failed", message)
+
+    # ----- hooks the controller calls ------------------------------------------------------
+
+    def _pick(self) -> tuple[ModelChoice, str] | None:
+        c = self.controller
+        current = c.current_choice()
+        picked = pick_model(
+            self.window,
+            c.models_dir(),
+            recent_files(c.qsettings),
+            current.key if current else "demo",
+            c.device,
+        )
+        if picked is not None and picked[0].kind == "file":
+            remember_recent_file(c.qsettings, picked[0].path)
+        return picked
+
+    def _ask_model(self) -> ModelChoice | None:
+        picked = self._pick()
+        if picked is None:
+            return None
+        self.controller.set_device(picked[1])
+        return picked[0]
+
+    def _ask_mapping(self, missing: list[str], mapping: ClassMap):
+        project = self.window.session.project
+        label = self.controller.choice.label if self.controller.choice else "this model"
+        return ask_class_mapping(self.window, label, missing, project.categories, mapping)
+
+    def _resolve(self, answer: dict) -> ClassMap:
+        """Return the answer with new class names turned into created categories' ids."""
+        session = self.window.session
+        mapping: ClassMap = {}
+        for name, target in answer.items():
+            if isinstance(target, str):
+                cat = session.project.category_by_name(target) or session.add_category(target)
+                mapping[name] = cat.id if cat is not None else None
+            else:
+                mapping[name] = target
+        return mapping
+
+    # ----- view updates --------------------------------------------------------------------
+
+    def _on_threshold(self, value: float) -> None:
+        self.window.canvas.set_proposal_threshold(value)
+        self.window.settings.q.setValue(SETTINGS_THRESHOLD, value)
+
+    def _on_running(self, running: bool) -> None:
+        actions = self.window.actions
+        for name in ("auto_annotate", "auto_annotate_current", "auto_annotate_selected"):
+            actions[name].setEnabled(not running)
+        actions["choose_model"].setEnabled(not running)
+        actions["cancel_auto_annotate"].setEnabled(running)
+        if not running:
+            self.run_status.show_progress(RunProgress())
+
+    def _show_model(self) -> None:
+        c = self.controller
+        choice = c.choice or (c.current_choice() if self.window.session.project else None)
+        device = c.model_info.device if c.model_info is not None else ""
+        self.device_label.set_model(choice.label if choice else "", device)

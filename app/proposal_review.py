@@ -1,0 +1,127 @@
+"""Plain helpers for reviewing proposals: lowest confidence, the doubtful band, class mapping.
+
+No Qt here: the image list, the canvas and the auto-annotate controller share these rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from app.annotations.commands import (
+    AcceptProposals,
+    Command,
+    DeleteBoxes,
+    Macro,
+    RejectProposals,
+    SetBoxRect,
+)
+from app.annotations.model import ImageRecord, Project, Proposal, Rect, new_uid
+
+DOUBTFUL_BAND = (0.3, 0.7)  # proposals scored in this band are the ones worth a human look
+NO_CLASS_NAMES = frozenset({"", "N/A"})  # model class slots that are not classes
+
+# A class mapping: model class name -> project category id, or None to ignore the class.
+ClassMap = dict[str, int | None]
+
+
+def lowest_score(rec: ImageRecord) -> float | None:
+    """Return the lowest proposal score of an image (None when it has no proposals)."""
+    return min((p.score for p in rec.proposals), default=None)
+
+
+def is_doubtful(rec: ImageRecord, band: tuple[float, float] = DOUBTFUL_BAND) -> bool:
+    """Return True when some proposal of the image scores inside the doubtful band."""
+    low, high = band
+    return any(low <= p.score <= high for p in rec.proposals)
+
+
+def next_doubtful(
+    project: Project, current: str, band: tuple[float, float] = DOUBTFUL_BAND
+) -> str | None:
+    """Return the next image after `current` (wrapping) with a doubtful proposal, or None."""
+    images = project.images
+    if not images:
+        return None
+    start = next((i for i, rec in enumerate(images) if rec.path == current), -1)
+    for k in range(1, len(images) + 1):
+        rec = images[(start + k) % len(images)]
+        if rec.path != current and is_doubtful(rec, band):
+            return rec.path
+    return None
+
+
+def model_class_names(names: Iterable[str]) -> list[str]:
+    """Return the model's real class names, once each, in slot order ("N/A" slots dropped)."""
+    seen: dict[str, None] = {}
+    for name in names:
+        if name not in NO_CLASS_NAMES:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+def unmapped_names(names: Iterable[str], mapping: Mapping[str, int | None], project: Project):
+    """Return the model classes the mapping does not cover (or maps to a deleted category)."""
+    ids = {c.id for c in project.categories}
+    missing = []
+    for name in names:
+        if name not in mapping or mapping[name] is not None and mapping[name] not in ids:
+            missing.append(name)
+    return missing
+
+
+def map_by_name(names: Iterable[str], project: Project) -> ClassMap | None:
+    """Return the mapping to same-named project classes (case-insensitive), None if one lacks."""
+    by_name = {c.name.casefold(): c.id for c in project.categories}
+    mapping: ClassMap = {}
+    for name in names:
+        cid = by_name.get(name.casefold())
+        if cid is None:
+            return None
+        mapping[name] = cid
+    return mapping
+
+
+def to_proposals(
+    detections: Iterable[tuple[float, float, float, float, str, float]],
+    mapping: Mapping[str, int | None],
+    model: str,
+) -> list[Proposal]:
+    """Return Proposals for the detections whose class is mapped to a project class."""
+    proposals = []
+    for x1, y1, x2, y2, name, score in detections:
+        cid = mapping.get(name)
+        if cid is None or x2 - x1 < 1 or y2 - y1 < 1:
+            continue
+        proposals.append(Proposal(new_uid(), x1, y1, x2, y2, cid, float(score), model))
+    return proposals
+
+
+def accept_command(path: str, uids: list[str], rects: Mapping[str, Rect] | None = None) -> Command:
+    """Return the edit accepting proposals as boxes, moved to `rects` where given (one undo step)."""
+    accept = AcceptProposals(path, uids)
+    if not rects:
+        return accept
+    moves: list[Command] = [SetBoxRect(path, uid, rect) for uid, rect in rects.items()]
+    text = (
+        "Accept and adjust proposal"
+        if len(uids) == 1
+        else f"Accept and adjust {len(uids)} proposals"
+    )
+    return Macro(text, [accept, *moves])
+
+
+def review_command(
+    path: str, accept: Mapping[str, Rect | None], reject: list[str], delete_boxes: list[str]
+) -> Command | None:
+    """Return one undo step that accepts, rejects and deletes together (None when empty)."""
+    cmds: list[Command] = []
+    if accept:
+        rects = {uid: r for uid, r in accept.items() if r is not None}
+        cmds.append(accept_command(path, list(accept), rects))
+    if reject:
+        cmds.append(RejectProposals(path, reject))
+    if delete_boxes:
+        cmds.append(DeleteBoxes(path, delete_boxes))
+    if len(cmds) <= 1:
+        return cmds[0] if cmds else None
+    return Macro(" and ".join(c.text.lower() for c in cmds).capitalize(), cmds)

@@ -1,0 +1,47 @@
+"""Status-bar widgets for auto-annotate: run progress with Cancel, and the model's device."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
+
+
+class RunStatus(QWidget):
+    """Progress bar, "12/100 · 3.4 img/s · 0:25 left" and a Cancel button; hidden when idle."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setFixedWidth(140)
+        self.bar.setTextVisible(False)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Stop auto-annotate; proposals made so far stay")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("Auto-annotate:"))
+        layout.addWidget(self.bar)
+        layout.addWidget(self.label)
+        layout.addWidget(self.cancel_button)
+        self.setVisible(False)
+
+    def show_progress(self, progress) -> None:
+        """Show a RunProgress (hide when the run is over)."""
+        self.setVisible(progress.running)
+        if progress.loading or not progress.total:
+            self.bar.setRange(0, 0)  # busy indicator while the model loads
+        else:
+            self.bar.setRange(0, progress.total)
+            self.bar.setValue(progress.done)
+        self.label.setText(progress.text())
+
+
+class DeviceLabel(QLabel):
+    """Shows which model and device auto-annotate uses."""
+
+    def set_model(self, model: str, device: str) -> None:
+        """Show "Model: <name> · <device>" (device blank until the model is loaded)."""
+        text = f"Model: {model}" if model else "No model"
+        if device:
+            text += f" · {device.upper()}"
+        self.setText(text)

@@ -1,0 +1,247 @@
+"""The inference worker: runs a DETR Predictor on a frozen list of images off the GUI thread.
+
+`InferenceWorker` is a QObject moved to a QThread (the controller in app/auto_annotate.py
+does that). It owns the Predictor between runs, imports torch only when it first loads a model,
+decodes the next images on a small thread pool while the model runs, and speaks the worker
+vocabulary of DESIGN.md: `started`, `progress`, `result`, `failed`, `finished`. It never touches
+widgets or the Project: inputs are frozen dataclasses, outputs are plain tuples.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCORE_FLOOR = 0.05  # proposals below this are never stored; the slider filters above it
+
+# (x1, y1, x2, y2, class name, score) in display-oriented pixels of the original image
+Detection = tuple[float, float, float, float, str, float]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model to load and how: a checkpoint file, on a device ("auto", "cpu", "cuda", "mps")."""
+
+    path: str
+    device: str = "auto"
+    batch_size: int = 0  # 0: pick (1 on the CPU, 4 on a GPU)
+    min_size: int = 800
+    max_size: int = 1333
+
+
+@dataclass(frozen=True)
+class InferenceJob:
+    """A frozen run request: (image key, absolute path) pairs and the score floor."""
+
+    images: tuple[tuple[str, str], ...]
+    score_floor: float = DEFAULT_SCORE_FLOOR
+    decode_threads: int = 2
+    lookahead: int = 4  # images decoded ahead of the model at most
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """Detections of one image, plain Python (no numpy or torch needed to read them)."""
+
+    key: str
+    size: tuple[int, int]  # (width, height) in display orientation
+    detections: tuple[Detection, ...]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the GUI needs to know about a loaded model."""
+
+    path: str
+    class_names: tuple[str, ...]
+    device: str  # e.g. "cpu", "cuda", "mps"
+    precision: str
+    batch_size: int
+
+
+class InferenceWorker(QObject):
+    """Loads a model lazily and runs it image by image; lives in its own QThread.
+
+    Call `load` and `run` through queued signals (or QMetaObject.invokeMethod) so they run on
+    the worker thread. `cancel` is a threading.Event the GUI thread sets; it is checked between
+    images and every run keeps what it finished.
+    """
+
+    model_loaded = Signal(object)  # ModelInfo
+    started = Signal(int)  # total images
+    progress = Signal(int, int, str)  # done, total, message
+    result = Signal(str, object)  # image key, ImageResult
+    image_failed = Signal(str, str)  # image key, message (the image is skipped)
+    failed = Signal(str)  # a message naming the file and the problem
+    finished = Signal(int, bool)  # images done, cancelled
+
+    def __init__(self, predictor_factory: Callable[[ModelSpec], Any] | None = None) -> None:
+        super().__init__()
+        self.cancel = threading.Event()
+        self._factory = predictor_factory or _load_predictor
+        self._predictor: Any = None
+        self._spec: ModelSpec | None = None
+
+    # ----- model -----------------------------------------------------------------------------
+
+    def loaded_spec(self) -> ModelSpec | None:
+        """Return the spec of the model now in memory (None when none)."""
+        return self._spec
+
+    @Slot(object)
+    def load(self, spec: ModelSpec) -> None:
+        """Load `spec` (freeing the previous model first); emits model_loaded or failed."""
+        if spec == self._spec and self._predictor is not None:
+            self.model_loaded.emit(self._info())
+            return
+        self.unload()
+        try:
+            self._predictor = self._factory(spec)
+        except Exception as exc:  # every load error is reported, never a dead thread
+            log.warning("cannot load model %s: %s", spec.path, exc)
+            self.failed.emit(_describe_load_error(spec.path, exc))
+            return
+        self._spec = spec
+        self.model_loaded.emit(self._info())
+
+    @Slot()
+    def unload(self) -> None:
+        """Drop the model and give its memory back (also the CUDA cache)."""
+        if self._predictor is None:
+            return
+        device = str(getattr(self._predictor, "device", "cpu"))
+        self._predictor = None
+        self._spec = None
+        gc.collect()
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+        log.info("model unloaded")
+
+    def _info(self) -> ModelInfo:
+        p = self._predictor
+        return ModelInfo(
+            path=self._spec.path if self._spec else "",
+            class_names=tuple(getattr(p, "class_names", ())),
+            device=str(getattr(p, "device", "cpu")),
+            precision=str(getattr(p, "precision", "fp32")),
+            batch_size=int(getattr(p, "batch_size", 1)),
+        )
+
+    # ----- running ---------------------------------------------------------------------------
+
+    @Slot(object)
+    def run(self, job: InferenceJob) -> None:
+        """Run the loaded model on every image of `job`; emits started/progress/result/finished."""
+        total = len(job.images)
+        if self._predictor is None:
+            self.failed.emit("no model is loaded")
+            self.finished.emit(0, False)
+            return
+        self.started.emit(total)
+        done = 0
+        try:
+            done = self._run(job)
+        except Exception as exc:  # a model error ends the run with a message
+            log.exception("inference failed")
+            self.failed.emit(f"{Path(self._spec.path).name if self._spec else 'model'}: {exc}")
+        self.finished.emit(done, self.cancel.is_set())
+
+    def _run(self, job: InferenceJob) -> int:
+        predictor = self._predictor
+        total = len(job.images)
+        batch_size = max(1, int(getattr(predictor, "batch_size", 1)))
+        done = 0
+        pending: deque[tuple[str, str, Future]] = deque()
+        queue = iter(job.images)
+        with ThreadPoolExecutor(job.decode_threads, thread_name_prefix="infer-decode") as pool:
+
+            def top_up() -> None:
+                while len(pending) < max(job.lookahead, batch_size) and not self.cancel.is_set():
+                    item = next(queue, None)
+                    if item is None:
+                        return
+                    key, path = item
+                    pending.append((key, path, pool.submit(predictor.prepare, path)))
+
+            top_up()
+            while pending and not self.cancel.is_set():
+                batch: list[tuple[str, Any]] = []
+                while pending and len(batch) < batch_size and not self.cancel.is_set():
+                    key, path, future = pending.popleft()
+                    top_up()
+                    try:
+                        batch.append((key, future.result()))
+                    except Exception as exc:  # a broken image is skipped, the run goes on
+                        done += 1
+                        self.image_failed.emit(key, _describe_image_error(path, exc))
+                        self.progress.emit(done, total, f"skipped {key}")
+                if not batch:
+                    continue
+                found = predictor.predict([p for _, p in batch], score_threshold=job.score_floor)
+                for (key, prepared), det in zip(batch, found, strict=True):
+                    done += 1
+                    self.result.emit(key, to_image_result(key, prepared, det))
+                    self.progress.emit(done, total, key)
+            for _, _, future in pending:
+                future.cancel()
+        return done
+
+
+def to_image_result(key: str, prepared: Any, det: Any) -> ImageResult:
+    """Return plain detections for one image from a PreparedImage and its Detections."""
+    height, width = prepared.original_size
+    rows = []
+    for box, score, name in zip(det.boxes.tolist(), det.scores.tolist(), det.names, strict=True):
+        x1, y1, x2, y2 = (float(v) for v in box)
+        x1, x2 = max(0.0, min(x1, width)), max(0.0, min(x2, width))
+        y1, y2 = max(0.0, min(y1, height)), max(0.0, min(y2, height))
+        rows.append((x1, y1, x2, y2, str(name), float(score)))
+    return ImageResult(key, (int(width), int(height)), tuple(rows))
+
+
+def _load_predictor(spec: ModelSpec) -> Any:
+    """Return a Predictor for `spec` (imports torch and detr_model on first use)."""
+    started = time.perf_counter()
+    from detr_model.predictor import Predictor, pick_device
+
+    device = pick_device(spec.device)
+    batch = spec.batch_size or (1 if device.type == "cpu" else 4)
+    predictor = Predictor.from_checkpoint(
+        spec.path,
+        device=device,
+        batch_size=batch,
+        min_size=spec.min_size,
+        max_size=spec.max_size,
+    )
+    log.info("loaded %s on %s in %.1f s", spec.path, device, time.perf_counter() - started)
+    return predictor
+
+
+def _describe_load_error(path: str, exc: BaseException) -> str:
+    """Return a message that names the checkpoint file and the problem."""
+    text = str(exc).strip() or type(exc).__name__
+    name = Path(path).name
+    if name and name in text:
+        return f"Cannot load the model: {text}"
+    return f"Cannot load the model {name}: {text}"
+
+
+def _describe_image_error(path: str, exc: BaseException) -> str:
+    """Return a message that names the image file and the problem."""
+    text = str(exc).strip() or type(exc).__name__
+    name = Path(path).name
+    return text if name in text else f"{name}: {text}"
