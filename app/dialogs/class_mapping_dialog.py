@@ -58,8 +58,10 @@ class ClassMappingDialog(QDialog):
                 combo.addItem(cat.name, ("category", cat.id))
             wanted = current.get(name, by_name.get(name.casefold()))
             if wanted is not None:
-                index = combo.findData(("category", wanted))
-                combo.setCurrentIndex(max(index, 0))
+                # findData does not compare tuples reliably in PySide: look for it by hand.
+                for index in range(combo.count()):
+                    if combo.itemData(index) == ("category", wanted):
+                        combo.setCurrentIndex(index)
             elif not self.categories:
                 combo.setCurrentIndex(1)  # an empty project takes the model's classes
             self.table.setCellWidget(row, 1, combo)

@@ -1,0 +1,177 @@
+"""Doubtful-first review, class-mapping rules and the inference worker driven without a thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.annotations.commands import SetProposals
+from app.annotations.model import Project, Proposal, new_uid
+from app.proposal_review import (
+    is_doubtful,
+    lowest_score,
+    map_by_name,
+    model_class_names,
+    next_doubtful,
+    to_proposals,
+    unmapped_names,
+)
+from app.workers.inference import InferenceJob, InferenceWorker, ModelSpec, _load_predictor
+from tests.app.auto_annotate_support import SMALL, make_checkpoint, write_noise_images
+from tests.app.conftest import open_and_wait
+
+
+def proposal(cid: int, score: float) -> Proposal:
+    return Proposal(new_uid(), 1, 1, 10, 10, cid, score)
+
+
+def give_scores(session, scores: dict[str, list[float]]) -> None:
+    cat = session.add_category("thing")
+    for path, values in scores.items():
+        session.push(SetProposals(path, [proposal(cat.id, s) for s in values]))
+
+
+def test_the_lowest_score_and_the_doubtful_band_are_read_from_proposals(tmp_path):
+    project = Project(root=tmp_path)
+    cat = project.add_category("a")
+    from app.annotations.model import ImageRecord
+
+    project.add_images([ImageRecord(p) for p in ("a.png", "b.png", "c.png", "d.png")])
+    project.image("b.png").proposals = [proposal(cat.id, 0.9), proposal(cat.id, 0.5)]
+    project.image("d.png").proposals = [proposal(cat.id, 0.95)]
+    assert lowest_score(project.image("a.png")) is None
+    assert lowest_score(project.image("b.png")) == 0.5
+    assert is_doubtful(project.image("b.png")) and not is_doubtful(project.image("d.png"))
+    assert next_doubtful(project, "a.png") == "b.png"
+    assert next_doubtful(project, "c.png") == "b.png"  # wraps around
+    assert next_doubtful(project, "b.png") is None  # the only doubtful one is shown
+
+
+def test_model_classes_drop_na_slots_and_map_to_same_named_classes(tmp_path):
+    project = Project(root=tmp_path)
+    person = project.add_category("Person")
+    names = model_class_names(["N/A", "person", "N/A", "car", "person"])
+    assert names == ["person", "car"]
+    assert map_by_name(names, project) is None  # "car" has no class
+    assert map_by_name(["person"], project) == {"person": person.id}
+    assert unmapped_names(names, {"person": person.id, "car": None}, project) == []
+    assert unmapped_names(names, {"person": 99, "car": None}, project) == ["person"]
+    found = to_proposals(
+        [(0, 0, 10, 10, "person", 0.9), (0, 0, 10, 10, "car", 0.8), (5, 5, 5.5, 9, "person", 0.7)],
+        {"person": person.id, "car": None},
+        "m",
+    )
+    assert [(p.category_id, p.score, p.model) for p in found] == [(person.id, 0.9, "m")]
+
+
+def test_the_list_sorts_least_confident_first_and_filters_doubtful_images(
+    qtbot, window, image_folder
+):
+    open_and_wait(qtbot, window, image_folder)
+    give_scores(
+        window.session, {"img1.png": [0.95, 0.9], "img2.png": [0.8, 0.2], "img3.png": [0.5]}
+    )
+    panel = window.image_list
+    panel.sort_box.setCurrentText("Least confident first")
+    assert panel.model.paths() == ["img2.png", "img3.png", "img1.png", "img0.png"]
+    panel.filter_box.setCurrentText("Doubtful proposals")
+    assert panel.model.paths() == ["img3.png"]
+    panel.filter_box.setCurrentText("All images")
+    panel.sort_box.setCurrentText("Folder order")
+    window.session.set_current("img0.png")
+    qtbot.keyClick(window.canvas.view, Qt.Key.Key_N, Qt.KeyboardModifier.ShiftModifier)
+    assert window.session.current_path == "img3.png"
+    qtbot.keyClick(window.canvas.view, Qt.Key.Key_N, Qt.KeyboardModifier.ShiftModifier)
+    assert window.session.current_path == "img3.png"
+    assert "No image has proposals" in window.statusBar().currentMessage()
+
+
+def test_selected_images_are_the_ones_auto_annotated_from_the_menu(qtbot, window, image_folder):
+    open_and_wait(qtbot, window, image_folder)
+    panel = window.image_list
+    from PySide6.QtCore import QItemSelectionModel
+
+    selection = panel.list.selectionModel()
+    for row in (1, 3):
+        selection.select(panel.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+    assert window.auto.selected_paths() == ["img0.png", "img1.png", "img3.png"]
+
+
+# ----- the worker without a thread -----------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self, worker: InferenceWorker) -> None:
+        self.events: list[tuple] = []
+        for name in ("model_loaded", "started", "progress", "result", "image_failed", "failed"):
+            getattr(worker, name).connect(lambda *a, n=name: self.events.append((n, *a)))
+        worker.finished.connect(lambda *a: self.events.append(("finished", *a)))
+
+    def of(self, name: str) -> list[tuple]:
+        return [e[1:] for e in self.events if e[0] == name]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("m") / "tiny.pth")
+
+
+def test_the_worker_reports_a_missing_checkpoint_by_name(qtbot, tmp_path):
+    worker = InferenceWorker()
+    rec = Recorder(worker)
+    worker.load(ModelSpec(str(tmp_path / "nowhere.pth"), "cpu"))
+    (message,) = rec.of("failed")[0]
+    assert "nowhere.pth" in message and "no such checkpoint file" in message
+    worker.run(InferenceJob((("a", "a.png"),)))
+    assert rec.of("failed")[-1] == ("no model is loaded",)
+    assert rec.of("finished") == [(0, False)]
+
+
+def test_the_worker_decodes_ahead_skips_missing_files_and_batches(qtbot, tmp_path, tiny):
+    names = write_noise_images(tmp_path / "imgs", count=5)
+    images = [(n, str(tmp_path / "imgs" / n)) for n in names]
+    images.insert(2, ("gone.png", str(tmp_path / "imgs" / "gone.png")))
+    prepared_by = []
+
+    def factory(spec):
+        predictor = _load_predictor(spec)
+        prepare = predictor.prepare
+
+        def spy(image):
+            import threading
+
+            prepared_by.append(threading.current_thread().name)
+            return prepare(image)
+
+        predictor.prepare = spy
+        return predictor
+
+    worker = InferenceWorker(factory)
+    rec = Recorder(worker)
+    worker.load(ModelSpec(str(tiny), "cpu", batch_size=2, **SMALL))
+    (info,) = rec.of("model_loaded")[0]
+    assert info.class_names == ("cat", "dog", "bird") and info.batch_size == 2
+    worker.run(InferenceJob(tuple(images), score_floor=0.0))
+    assert [k for k, _ in rec.of("result")] == names
+    assert [k for k, _ in rec.of("image_failed")] == ["gone.png"]
+    assert "gone.png" in rec.of("image_failed")[0][1]
+    assert rec.of("progress")[-1][:2] == (6, 6)
+    assert rec.of("finished") == [(6, False)]
+    assert all(name.startswith("infer-decode") for name in prepared_by)
+    result = rec.of("result")[0][1]
+    assert result.size == (96, 64) and len(result.detections) == 12
+    worker.unload()
+    assert worker.loaded_spec() is None
+
+
+def test_a_cancelled_worker_stops_between_images(qtbot, tmp_path, tiny):
+    names = write_noise_images(tmp_path / "imgs", count=4)
+    worker = InferenceWorker()
+    rec = Recorder(worker)
+    worker.load(ModelSpec(str(tiny), "cpu", **SMALL))
+    worker.result.connect(lambda *_: worker.cancel.set())
+    worker.run(InferenceJob(tuple((n, str(tmp_path / "imgs" / n)) for n in names)))
+    assert len(rec.of("result")) == 1
+    assert rec.of("finished") == [(1, True)]
