@@ -59,32 +59,57 @@ class FrozenBatchNorm2d(nn.Module):
         return f"{self.weight.shape[0]}, eps={self.eps}"
 
 
+def _group_norm(num_channels: int) -> nn.GroupNorm:
+    """Return GroupNorm with 32 groups (fewer when the channels do not divide)."""
+    groups = 32
+    while num_channels % groups:
+        groups //= 2
+    return nn.GroupNorm(groups, num_channels)
+
+
+NORM_LAYERS = {"frozen_bn": FrozenBatchNorm2d, "bn": nn.BatchNorm2d, "gn": _group_norm}
+
+
 class Backbone(nn.Module):
     """ResNet body (stem + layer1..4, no pooling/fc) giving stride-32 (or DC5 stride-16) features.
 
     `body` carries torchvision's ResNet module names, so keys read `body.layer3.0.conv1.weight`.
-    The stem and layer1 never train (requires_grad False), as in the official backbone.
+    The stem and layer1 never train (requires_grad False), as in the official backbone, unless
+    `train_stem`. `norm` picks the normalisation (official: frozen BatchNorm); `stride` 16
+    without dilation stops after layer3 (layer4 is not built).
     """
 
-    def __init__(self, name: str, dilation: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        dilation: bool,
+        *,
+        norm: str = "frozen_bn",
+        stride: int = 32,
+        train_stem: bool = False,
+    ) -> None:
         super().__init__()
         resnet = getattr(torchvision.models, name)(
             weights=None,
             replace_stride_with_dilation=[False, False, dilation],
-            norm_layer=FrozenBatchNorm2d,
+            norm_layer=NORM_LAYERS[norm],
         )
+        dropped = ("avgpool", "fc") if stride == 32 or dilation else ("avgpool", "fc", "layer4")
         self.body = nn.Sequential(
             OrderedDict(
                 (child_name, child)
                 for child_name, child in resnet.named_children()
-                if child_name not in ("avgpool", "fc")
+                if child_name not in dropped
             )
         )
-        for param_name, param in self.body.named_parameters():
-            if not param_name.startswith(("layer2", "layer3", "layer4")):
-                param.requires_grad_(False)
+        if not train_stem:
+            for param_name, param in self.body.named_parameters():
+                if not param_name.startswith(("layer2", "layer3", "layer4")):
+                    param.requires_grad_(False)
         self.num_channels = 512 if name in ("resnet18", "resnet34") else 2048
-        self.stride = 16 if dilation else 32
+        if "layer4" in dropped:
+            self.num_channels //= 2
+        self.stride = 16 if dilation or stride == 16 else 32
 
     def forward(self, images: NestedTensor) -> NestedTensor:
         """Return the last stage's features (B, C, H/s, W/s) with the mask downsampled to them."""
@@ -111,4 +136,11 @@ class Joiner(nn.Sequential):
 
 def build_backbone(config: ModelConfig) -> Joiner:
     """Return the backbone + position encoding the config asks for, randomly initialised."""
-    return Joiner(Backbone(config.backbone, config.dilation), build_position_encoding(config))
+    backbone = Backbone(
+        config.backbone,
+        config.dilation,
+        norm=config.backbone_norm,
+        stride=config.feature_stride,
+        train_stem=config.train_stem,
+    )
+    return Joiner(backbone, build_position_encoding(config))

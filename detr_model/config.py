@@ -8,6 +8,8 @@ from typing import Any
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
 POSITION_EMBEDDINGS = ("sine", "learned")
+BACKBONE_NORMS = ("frozen_bn", "bn", "gn")
+CLASS_SCORES = ("softmax", "sigmoid")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,21 @@ class ModelConfig:
     """LayerNorm before each sub-layer (pre-norm) instead of after it (the paper's post-norm)."""
     aux_loss: bool = True
     """Return predictions of every earlier decoder layer as aux_outputs."""
+    # Options for models trained from scratch (issue 8); the defaults are the official model.
+    backbone_norm: str = "frozen_bn"
+    """Backbone normalisation: frozen_bn (official) | bn (trainable BatchNorm) | gn (GroupNorm)."""
+    feature_stride: int = 32
+    """32: last ResNet stage (official); 16: layer3 output, layer4 dropped (no dilation)."""
+    train_stem: bool = False
+    """Train the stem and layer1 too (the official backbone freezes them)."""
+    class_score: str = "softmax"
+    """softmax over classes + "no object" (official) | sigmoid per class (focal loss)."""
+    dn_groups: int = 0
+    """Denoising query groups in training (DN-DETR); 0 turns denoising off."""
+    dn_label_noise: float = 0.2
+    """Probability that a denoising query's label is replaced by a random class."""
+    dn_box_noise: float = 0.4
+    """Denoising box noise: centre shift up to this x half the size, sides scaled by 1 +- this."""
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -67,6 +84,31 @@ class ModelConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"ModelConfig: {name} must be >= 1, got {getattr(self, name)}")
+        if self.backbone_norm not in BACKBONE_NORMS:
+            raise ValueError(
+                f"ModelConfig: backbone_norm must be one of {BACKBONE_NORMS}, "
+                f"got {self.backbone_norm!r}"
+            )
+        if self.feature_stride not in (16, 32):
+            raise ValueError(
+                f"ModelConfig: feature_stride must be 16 or 32, got {self.feature_stride}"
+            )
+        if self.feature_stride == 16 and self.dilation:
+            raise ValueError(
+                "ModelConfig: feature_stride 16 drops layer4; dilation (DC5) keeps it dilated: "
+                "choose one"
+            )
+        if self.class_score not in CLASS_SCORES:
+            raise ValueError(
+                f"ModelConfig: class_score must be one of {CLASS_SCORES}, got {self.class_score!r}"
+            )
+        if self.dn_groups < 0:
+            raise ValueError(f"ModelConfig: dn_groups must be >= 0, got {self.dn_groups}")
+        for name in ("dn_label_noise", "dn_box_noise"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(
+                    f"ModelConfig: {name} must be in [0, 1], got {getattr(self, name)}"
+                )
         if self.num_encoder_layers < 0:
             raise ValueError(
                 f"ModelConfig: num_encoder_layers must be >= 0, got {self.num_encoder_layers}"
@@ -117,6 +159,11 @@ class ModelConfig:
             num_queries=12,
         )
 
+    @classmethod
+    def tiny_fast(cls, num_classes: int = 91) -> ModelConfig:
+        """Return the tiny configuration that trains fastest from scratch (docs/convergence.md)."""
+        return cls.tiny(num_classes).replace(**TINY_FAST_CHANGES)
+
     # Serialisation -------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,6 +184,17 @@ class ModelConfig:
     def replace(self, **changes: Any) -> ModelConfig:
         """Return a copy with the given fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+TINY_FAST_CHANGES: dict[str, Any] = {
+    "backbone_norm": "bn",
+    "feature_stride": 16,
+    "train_stem": True,
+    "num_queries": 30,
+    "dropout": 0.0,
+    "dn_groups": 5,
+}
+"""What `ModelConfig.tiny_fast` changes in `ModelConfig.tiny` (measured in docs/convergence.md)."""
 
 
 _FIELD_TYPES: dict[str, type] = {"int": int, "bool": bool, "str": str, "float": float}

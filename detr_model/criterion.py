@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -188,7 +188,52 @@ class SetCriterion(nn.Module):
                     kwargs = {"log": False} if loss == "labels" else {}
                     terms = self.get_loss(loss, aux, targets, aux_indices, num_boxes, **kwargs)
                     losses.update({f"{k}_{i}": v for k, v in terms.items()})
+            dn_outputs = outputs.get("dn_outputs")
+            if dn_outputs is not None:
+                losses.update(self.loss_denoising(dn_outputs, num_boxes))
         return losses
+
+    def loss_denoising(self, dn_outputs: Mapping[str, Any], num_boxes: float) -> dict[str, Tensor]:
+        """Returns `loss_ce_dn`, `loss_bbox_dn`, `loss_giou_dn` (and `_i` per auxiliary layer).
+
+        Denoising queries reconstruct the clean label and box of the target they were made
+        from (no matching); sums are divided by num_boxes x groups.
+        """
+        batch = dn_outputs["batch"]
+        valid = batch.valid
+        norm = num_boxes * batch.groups
+        target_boxes = batch.boxes[valid]
+        layers = [
+            ("", dn_outputs),
+            *((f"_{i}", a) for i, a in enumerate(dn_outputs.get("aux_outputs") or [])),
+        ]
+        losses: dict[str, Tensor] = {}
+        for suffix, out in layers:
+            logits = out["pred_logits"].float()[valid]  # (M, C+1)
+            boxes = out["pred_boxes"].float()[valid]  # (M, 4)
+            loss_ce = self.denoising_class_loss(logits, batch.labels[valid]) / norm
+            loss_bbox = F.l1_loss(boxes, target_boxes, reduction="sum") / norm
+            loss_giou = (
+                generalized_box_iou_loss(
+                    box_convert(boxes, "cxcywh", "xyxy"),
+                    box_convert(target_boxes, "cxcywh", "xyxy"),
+                    reduction="sum",
+                    eps=_GIOU_EPS,
+                )
+                / norm
+            )
+            losses.update(
+                {
+                    f"loss_ce_dn{suffix}": loss_ce,
+                    f"loss_bbox_dn{suffix}": loss_bbox,
+                    f"loss_giou_dn{suffix}": loss_giou,
+                }
+            )
+        return losses
+
+    def denoising_class_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Returns the summed cross-entropy of denoising queries (M, C+1) against their labels."""
+        return F.cross_entropy(logits, labels, reduction="sum")
 
     def weighted_sum(self, losses: Mapping[str, Tensor]) -> Tensor:
         """Returns sum(weight_dict[k] * losses[k]) over the terms that have a weight."""
@@ -218,11 +263,33 @@ def build_criterion(model_config: ModelConfig, train_config: TrainConfig) -> Set
         "loss_bbox": train_config.bbox_loss_coef,
         "loss_giou": train_config.giou_loss_coef,
     }
+    if model_config.dn_groups > 0:
+        weights.update({f"{k}_dn": v for k, v in list(weights.items())})
     num_aux = model_config.num_decoder_layers - 1 if model_config.aux_loss else 0
+    losses = ["labels", "boxes", "cardinality"]
+    if model_config.class_score == "sigmoid":
+        from detr_model.focal import FocalHungarianMatcher, FocalSetCriterion
+
+        matcher = FocalHungarianMatcher(
+            cost_class=train_config.set_cost_class,
+            cost_bbox=train_config.set_cost_bbox,
+            cost_giou=train_config.set_cost_giou,
+            alpha=train_config.focal_alpha,
+            gamma=train_config.focal_gamma,
+        )
+        return FocalSetCriterion(
+            model_config.num_classes,
+            matcher,
+            with_aux_weights(weights, num_aux),
+            eos_coef=train_config.eos_coef,
+            losses=losses,
+            alpha=train_config.focal_alpha,
+            gamma=train_config.focal_gamma,
+        )
     return SetCriterion(
         model_config.num_classes,
         matcher,
         with_aux_weights(weights, num_aux),
         eos_coef=train_config.eos_coef,
-        losses=["labels", "boxes", "cardinality"],
+        losses=losses,
     )

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from .backbone import Joiner, build_backbone
 from .config import ModelConfig
+from .denoising import DenoisingQueries
 from .nested import NestedTensor, nested_tensor_from_tensor_list
 from .transformer import Transformer, build_transformer
 
@@ -31,11 +32,17 @@ class DetrOutput(Mapping[str, Any]):
     pred_logits: Tensor
     pred_boxes: Tensor
     aux_outputs: list[dict[str, Tensor]] | None = None
+    dn_outputs: dict[str, Any] | None = None
+    """Training with denoising only: {"pred_logits", "pred_boxes", "aux_outputs", "batch"} of
+    the denoising queries (key "dn_outputs" absent otherwise)."""
 
     def _keys(self) -> tuple[str, ...]:
-        if self.aux_outputs is None:
-            return ("pred_logits", "pred_boxes")
-        return ("pred_logits", "pred_boxes", "aux_outputs")
+        keys = ("pred_logits", "pred_boxes")
+        if self.aux_outputs is not None:
+            keys += ("aux_outputs",)
+        if self.dn_outputs is not None:
+            keys += ("dn_outputs",)
+        return keys
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._keys():
@@ -81,12 +88,23 @@ class DETR(nn.Module):
         self.query_embed = nn.Embedding(config.num_queries, hidden_dim)
         self.input_proj = nn.Conv2d(backbone.num_channels, hidden_dim, kernel_size=1)
         self.backbone = backbone
+        if config.dn_groups > 0:  # training-only extra parameters, absent when off
+            self.denoising = DenoisingQueries(
+                config.num_classes,
+                hidden_dim,
+                config.dn_groups,
+                config.dn_label_noise,
+                config.dn_box_noise,
+            )
 
-    def forward(self, images: Images) -> DetrOutput:
+    def forward(
+        self, images: Images, targets: Sequence[Mapping[str, Tensor]] | None = None
+    ) -> DetrOutput:
         """Return DetrOutput for a NestedTensor, a (B, 3, H, W) batch or a list of (3, H, W).
 
         Images are normalised float tensors; a list of differently sized images is padded at
-        the bottom/right and the padding is masked out of attention.
+        the bottom/right and the padding is masked out of attention. `targets` are used only
+        in training with denoising on (config.dn_groups > 0): they give the denoising queries.
         """
         samples = _to_nested(images)
         stem_weight = self.backbone[0].body.conv1.weight
@@ -98,22 +116,39 @@ class DETR(nn.Module):
                 samples.tensors.contiguous(memory_format=torch.channels_last), samples.mask
             )
         features, pos = self.backbone(samples)
+        dn = None
+        if self.training and targets is not None and hasattr(self, "denoising"):
+            dn = self.denoising(targets, self.num_queries)
         hs = self.transformer(
             self.input_proj(features.tensors),
             features.mask,
             self.query_embed.weight,
             pos,
             return_intermediate=self.aux_loss,
-        )  # (L, B, Q, d); L = 1 without aux_loss
-        logits = self.class_embed(hs)  # (L, B, Q, C+1)
-        boxes = self.bbox_embed(hs).sigmoid()  # (L, B, Q, 4)
-        aux = None
-        if self.aux_loss:
-            aux = [
-                {"pred_logits": a, "pred_boxes": b}
-                for a, b in zip(logits[:-1], boxes[:-1], strict=True)
-            ]
-        return DetrOutput(pred_logits=logits[-1], pred_boxes=boxes[-1], aux_outputs=aux)
+            extra_queries=(dn.content, dn.position) if dn is not None else None,
+            self_attn_mask=dn.attn_mask if dn is not None else None,
+        )  # (L, B, N+Q, d); L = 1 without aux_loss; N = 0 without denoising
+        logits = self.class_embed(hs)  # (L, B, N+Q, C+1)
+        boxes = self.bbox_embed(hs).sigmoid()  # (L, B, N+Q, 4)
+        dn_outputs = None
+        if dn is not None:
+            n = dn.num_queries
+            dn_outputs = _layer_outputs(logits[:, :, :n], boxes[:, :, :n], self.aux_loss)
+            dn_outputs["batch"] = dn
+            logits, boxes = logits[:, :, n:], boxes[:, :, n:]
+        out = _layer_outputs(logits, boxes, self.aux_loss)
+        return DetrOutput(**out, dn_outputs=dn_outputs)
+
+
+def _layer_outputs(logits: Tensor, boxes: Tensor, aux_loss: bool) -> dict[str, Any]:
+    """Return the last layer's logits/boxes and, with aux_loss, every earlier layer's."""
+    aux = None
+    if aux_loss:
+        aux = [
+            {"pred_logits": a, "pred_boxes": b}
+            for a, b in zip(logits[:-1], boxes[:-1], strict=True)
+        ]
+    return {"pred_logits": logits[-1], "pred_boxes": boxes[-1], "aux_outputs": aux}
 
 
 def _to_nested(images: Images) -> NestedTensor:

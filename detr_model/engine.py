@@ -21,7 +21,10 @@ from detr_model import distributed as ddp
 from detr_model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from detr_model.criterion import SetCriterion
 from detr_model.data.transforms import collate_fn
+from detr_model.ema import ModelEma
 from detr_model.evaluation import coco_metrics, predict_dataset
+from detr_model.postprocess import PostProcess
+from detr_model.schedule import make_scheduler
 from detr_model.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -110,7 +113,7 @@ def train_one_epoch(
         images = images.to(device, non_blocking=True)
         targets = _to_device(targets, device)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=bool(amp_dtype)):
-            outputs = model(images)
+            outputs = model(images, targets) if _uses_targets(model) else model(images)
         loss_dict = criterion(outputs, targets)
         loss = criterion.weighted_sum(loss_dict)
         names = list(loss_dict)
@@ -141,6 +144,12 @@ def train_one_epoch(
         if stop_requested():  # before fetching the next batch
             return EpochResult(_means(sums, done), done, stopped=True)
     return EpochResult(_means(sums, done), done, stopped=False)
+
+
+def _uses_targets(model: nn.Module) -> bool:
+    """Returns True when the model takes the targets in training (denoising queries)."""
+    config = getattr(getattr(model, "module", model), "config", None)
+    return getattr(config, "dn_groups", 0) > 0
 
 
 def _means(sums: Mapping[str, float], n: int) -> dict[str, float]:
@@ -195,13 +204,17 @@ def _class_names(data: Any, num_classes: int) -> list[str]:
     return list(names)
 
 
-def _resume(path: str, model: nn.Module, optimizer, scheduler) -> dict[str, Any]:
+def _resume(path: str, model: nn.Module, optimizer, scheduler, ema=None) -> dict[str, Any]:
     try:
         ckpt = load_checkpoint(path)
-        model.load_state_dict(ckpt.state_dict, strict=True)
+        extra = ckpt.extra
+        model.load_state_dict(extra.get("train_weights", ckpt.state_dict), strict=True)
+        if ema is not None:
+            ema.load_state_dict(
+                {"weights": ckpt.state_dict, "updates": int(extra.get("ema_updates", 0))}
+            )
     except (CheckpointError, RuntimeError) as exc:
         raise TrainingError(f"{path}: cannot resume from it ({exc})") from exc
-    extra = ckpt.extra
     if "optimizer" not in extra or "scheduler" not in extra or "epoch" not in extra:
         raise TrainingError(
             f"{path}: holds no training state (optimizer, lr schedule, epoch); "
@@ -243,11 +256,13 @@ def fit(
                 param.requires_grad_(False)
     class_names = _class_names(train_data, model.config.num_classes)
     optimizer = make_optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.lr_drop, config.lr_drop_factor)
+    train_loader = _loader(train_data, config, device, train=True)
+    scheduler, per_iteration = make_scheduler(optimizer, config, max(len(train_loader), 1))
+    ema = ModelEma(model, config.ema_decay) if config.ema_decay > 0 else None
     result = FitResult()
     start_epoch, best_value = 0, None
     if config.resume:
-        state = _resume(config.resume, model, optimizer, scheduler)
+        state = _resume(config.resume, model, optimizer, scheduler, ema)
         start_epoch = int(state["epoch"])
         result.history = list(state.get("history") or [])
         best_value = state.get("best_value")
@@ -261,7 +276,8 @@ def fit(
             result.best_checkpoint = out_dir / "best.pt"
     train_model = ddp.wrap_model(model, device)
     amp_dtype = ddp.autocast_dtype(config.amp, device)
-    train_loader = _loader(train_data, config, device, train=True)
+    eval_model = ema.module if ema is not None else model
+    postprocess = PostProcess(getattr(model.config, "class_score", "softmax"))
     val_loader = _loader(val_data, config, device, train=False) if val_data is not None else None
     coco_gt = _dataset(val_data).coco() if val_data is not None else None
     label_map = getattr(_dataset(val_data), "label_to_category", None) if val_data else None
@@ -283,10 +299,14 @@ def fit(
             "history": result.history,
             "best_value": best_value,
         }
+        if ema is not None:  # the averaged weights are the model; the raw ones resume training
+            state["train_weights"] = model.state_dict()
+            state["ema_updates"] = ema.updates
         kwargs = {"class_names": class_names, "metrics": summary, "train_config": config}
-        result.last_checkpoint = save_checkpoint(out_dir / "last.pt", model, extra=state, **kwargs)
+        saved = eval_model
+        result.last_checkpoint = save_checkpoint(out_dir / "last.pt", saved, extra=state, **kwargs)
         if best or result.best_checkpoint is None:
-            result.best_checkpoint = save_checkpoint(out_dir / "best.pt", model, **kwargs)
+            result.best_checkpoint = save_checkpoint(out_dir / "best.pt", saved, **kwargs)
 
     for epoch in range(start_epoch, config.epochs):
         started = time.monotonic()
@@ -298,6 +318,10 @@ def fit(
 
         def on_iteration(i: int, n: int, values: dict[str, float], epoch: int = epoch) -> None:
             clock.tick()
+            if per_iteration:
+                scheduler.step()
+            if ema is not None:
+                ema.update(model)
             if i % config.log_every == 0 or i == n:
                 emit(
                     {
@@ -334,15 +358,17 @@ def fit(
             if epoch_result.iterations:  # keep the weights so far; resuming redoes this epoch
                 save(epoch, {"epoch": epoch}, best=False)
             break
-        scheduler.step()
+        if not per_iteration:
+            scheduler.step()
         metrics = None
         last_epoch = epoch + 1 == config.epochs
         if val_loader is not None and ((epoch + 1) % config.eval_every == 0 or last_epoch):
             if main:
                 eval_started = time.monotonic()
                 detections = predict_dataset(
-                    model,
+                    eval_model,
                     val_loader,
+                    postprocess=postprocess,
                     label_to_category=label_map,
                     autocast_dtype=amp_dtype,
                     should_stop=should_stop,

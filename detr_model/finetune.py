@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _UNNAMED = {"", "n/a"}
+DN_LABEL_KEY = "denoising.label_embed.weight"
 
 
 @dataclass
@@ -77,6 +78,13 @@ def adapt_class_head(
     new_weight[-1], new_bias[-1] = weight[-1], bias[-1]
     out = dict(state_dict)
     out["class_embed.weight"], out["class_embed.bias"] = new_weight, new_bias
+    if DN_LABEL_KEY in out:  # denoising label embeddings: the same rows kept, N(0, 1) new ones
+        old_embed = out[DN_LABEL_KEY]
+        embed = torch.randn(rows, old_embed.shape[1], generator=generator).to(old_embed)
+        for i, j in surgery.kept.items():
+            embed[i] = old_embed[j]
+        embed[-1] = old_embed[-1]
+        out[DN_LABEL_KEY] = embed
     return out, surgery
 
 

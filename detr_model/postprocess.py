@@ -12,7 +12,19 @@ from torchvision.ops import box_convert
 
 
 class PostProcess(nn.Module):
-    """Softmax, drop "no object", best class per query, boxes to xyxy pixels (no threshold)."""
+    """Softmax, drop "no object", best class per query, boxes to xyxy pixels (no threshold).
+
+    `class_score="sigmoid"` (models trained with focal loss, ModelConfig.class_score) scores
+    each class with its own sigmoid and ignores the "no object" slot instead.
+    """
+
+    def __init__(self, class_score: str = "softmax") -> None:
+        super().__init__()
+        if class_score not in ("softmax", "sigmoid"):
+            raise ValueError(
+                f"PostProcess: class_score must be softmax or sigmoid: {class_score!r}"
+            )
+        self.class_score = class_score
 
     @torch.no_grad()
     def forward(
@@ -31,8 +43,11 @@ class PostProcess(nn.Module):
             raise ValueError(
                 f"PostProcess: {sizes.shape[0]} target sizes for a batch of {logits.shape[0]}"
             )
-        prob = F.softmax(logits, dim=-1)
-        scores, labels = prob[..., :-1].max(dim=-1)  # (B, Q): "no object" dropped
+        if self.class_score == "sigmoid":
+            prob = logits[..., :-1].sigmoid()
+        else:
+            prob = F.softmax(logits, dim=-1)[..., :-1]  # "no object" dropped
+        scores, labels = prob.max(dim=-1)  # (B, Q)
         xyxy = box_convert(boxes, in_fmt="cxcywh", out_fmt="xyxy")  # (B, Q, 4) relative
         img_h, img_w = sizes.to(xyxy.dtype).unbind(1)
         scale = torch.stack((img_w, img_h, img_w, img_h), dim=1)  # (B, 4)

@@ -9,6 +9,7 @@ from typing import Any
 from detr_model.data.transforms import PAPER_SCALES
 
 AMP_MODES = ("auto", "bf16", "off")
+LR_SCHEDULES = ("step", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 _INT_TUPLES = ("scales", "crop")
 
@@ -52,6 +53,18 @@ class TrainConfig:
     """Loss weight of the GIoU box loss."""
     eos_coef: float = 0.1
     """Relative classification weight of the "no object" class."""
+    focal_alpha: float = 0.25
+    """Focal loss alpha (models with class_score "sigmoid" only)."""
+    focal_gamma: float = 2.0
+    """Focal loss gamma (models with class_score "sigmoid" only)."""
+
+    # Convergence options (issue 8); the defaults keep the paper's recipe
+    lr_schedule: str = "step"
+    """step (StepLR at lr_drop, per epoch) | cosine (per iteration, down to 1 % of lr)."""
+    warmup_iters: int = 0
+    """Linear learning-rate warm-up over this many iterations; 0 turns it off."""
+    ema_decay: float = 0.0
+    """Exponential moving average of the weights (e.g. 0.999), evaluated and saved; 0 = off."""
 
     # Data augmentation (paper: shorter side 480..800, longer <= 1333, crop 384..600)
     scales: tuple[int, ...] = PAPER_SCALES
@@ -101,6 +114,14 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: scales must be positive sizes, got {self.scales}")
         if self.crop is not None and (len(self.crop) != 2 or not 1 <= self.crop[0] <= self.crop[1]):
             raise ValueError(f"TrainConfig: crop must be (min, max) with min <= max: {self.crop}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"TrainConfig: lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}"
+            )
+        if self.warmup_iters < 0:
+            raise ValueError(f"TrainConfig: warmup_iters must be >= 0, got {self.warmup_iters}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"TrainConfig: ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"TrainConfig: amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
@@ -113,6 +134,22 @@ class TrainConfig:
         scales = tuple(sorted({max(16, round(s * factor / 16) * 16) for s in PAPER_SCALES}))
         crop = (max(16, round(384 * factor)), max(16, round(600 * factor)))
         base = cls(scales=scales, max_size=round(1333 * factor), crop=crop, eval_size=size)
+        return base.replace(**changes)
+
+    @classmethod
+    def tiny_fast(cls, size: int = 160, **changes: Any) -> TrainConfig:
+        """Returns the recipe that trains ModelConfig.tiny_fast fastest from scratch on images of
+        about `size` px (measured in docs/convergence.md): one lr everywhere, light augmentation."""
+        scales = tuple(range(max(32, size - 32), size + 1, 16))
+        base = cls(
+            scales=scales,
+            max_size=round(size * 5 / 3),
+            crop=None,
+            eval_size=size,
+            batch_size=8,
+            num_workers=0,
+            **TINY_FAST_TRAIN,
+        )
         return base.replace(**changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +177,16 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """Returns a copy with the given fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+TINY_FAST_TRAIN: dict[str, Any] = {
+    "lr": 2e-4,
+    "lr_backbone": 2e-4,
+    "lr_schedule": "cosine",
+    "warmup_iters": 100,
+    "ema_decay": 0.999,
+}
+"""The optimisation part of `TrainConfig.tiny_fast` (measured in docs/convergence.md)."""
 
 
 def _check_types(config: TrainConfig) -> None:

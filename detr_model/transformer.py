@@ -74,23 +74,25 @@ class TransformerDecoderLayer(nn.Module):
         memory_key: Tensor,
         query_pos: Tensor,
         attn_mask: Tensor | None,
+        self_attn_mask: Tensor | None = None,
     ) -> Tensor:
         """Return the layer output (B, Q, d).
 
         tgt, query_pos: (B, Q, d); memory (values) and memory_key (memory + pos): (B, HW, d);
-        attn_mask: (B, 1, 1, HW) bool, True where a memory cell is real (not padding).
+        attn_mask: (B, 1, 1, HW) bool, True where a memory cell is real (not padding);
+        self_attn_mask: (Q, Q) bool, True where a query may attend to another (None: all).
         """
         if self.pre_norm:
             x = self.norm1(tgt)
             qk = x + query_pos
-            tgt = tgt + self.dropout1(self.self_attn(qk, qk, x))
+            tgt = tgt + self.dropout1(self.self_attn(qk, qk, x, self_attn_mask))
             x = self.norm2(tgt)
             tgt = tgt + self.dropout2(
                 self.multihead_attn(x + query_pos, memory_key, memory, attn_mask)
             )
             return tgt + self.dropout3(self._feed_forward(self.norm3(tgt)))
         qk = tgt + query_pos
-        tgt = self.norm1(tgt + self.dropout1(self.self_attn(qk, qk, tgt)))
+        tgt = self.norm1(tgt + self.dropout1(self.self_attn(qk, qk, tgt, self_attn_mask)))
         attended = self.multihead_attn(tgt + query_pos, memory_key, memory, attn_mask)
         tgt = self.norm2(tgt + self.dropout2(attended))
         return self.norm3(tgt + self.dropout3(self._feed_forward(tgt)))
@@ -129,12 +131,13 @@ class TransformerDecoder(nn.Module):
         query_pos: Tensor,
         attn_mask: Tensor | None,
         return_intermediate: bool = True,
+        self_attn_mask: Tensor | None = None,
     ) -> Tensor:
         """Return (L, B, Q, d): each layer's output through the final norm (or only the last)."""
         memory_key = memory + pos  # the same keys for every layer's cross-attention
         intermediate = []
         for layer in self.layers:
-            tgt = layer(tgt, memory, memory_key, query_pos, attn_mask)
+            tgt = layer(tgt, memory, memory_key, query_pos, attn_mask, self_attn_mask)
             if return_intermediate:
                 intermediate.append(self.norm(tgt))
         if not return_intermediate:
@@ -178,8 +181,16 @@ class Transformer(nn.Module):
         query_embed: Tensor,
         pos_embed: Tensor,
         return_intermediate: bool = True,
+        *,
+        extra_queries: tuple[Tensor, Tensor] | None = None,
+        self_attn_mask: Tensor | None = None,
     ) -> Tensor:
-        """Return decoder outputs (L, B, Q, d) for src/pos (B, d, H, W), mask (B, H, W)."""
+        """Return decoder outputs (L, B, Q, d) for src/pos (B, d, H, W), mask (B, H, W).
+
+        `extra_queries` (content (B, N, d), position (B, N, d)) are put before the object
+        queries (whose content starts at zero), e.g. denoising queries in training;
+        `self_attn_mask` (N+Q, N+Q), True = may attend, keeps them apart.
+        """
         bsz = src.shape[0]
         src = src.flatten(2).transpose(1, 2)  # (B, HW, d)
         pos = pos_embed.flatten(2).transpose(1, 2)  # (B, HW, d)
@@ -187,7 +198,12 @@ class Transformer(nn.Module):
         query_pos = query_embed[None].expand(bsz, -1, -1)  # (B, Q, d)
         memory = self.encoder(src, pos, attn_mask)
         tgt = torch.zeros_like(query_pos)
-        return self.decoder(tgt, memory, pos, query_pos, attn_mask, return_intermediate)
+        if extra_queries is not None:
+            tgt = torch.cat([extra_queries[0], tgt], dim=1)
+            query_pos = torch.cat([extra_queries[1], query_pos], dim=1)
+        return self.decoder(
+            tgt, memory, pos, query_pos, attn_mask, return_intermediate, self_attn_mask
+        )
 
 
 def build_transformer(config: ModelConfig) -> Transformer:

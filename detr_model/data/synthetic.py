@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 SHAPE_CATEGORIES: tuple[str, ...] = ("circle", "square", "triangle")
 """Category names; their COCO ids are 1, 2, 3 in this order."""
+EXTRA_SHAPES: tuple[str, ...] = ("cross", "star")
+"""Shapes that can be added with `shapes=` (e.g. a 4th class for fine-tuning experiments)."""
 BACKGROUNDS: tuple[str, ...] = ("noise", "gradient", "stripes")
 
 # A new object may hide at most this fraction of an earlier object (and vice versa).
@@ -90,6 +92,22 @@ def _shape_polygon(category: str, x: float, y: float, side: float) -> tuple[floa
         ]
     elif category == "square":
         pts = [(x, y), (x + side, y), (x + side, y + side), (x, y + side)]
+    elif category == "cross":  # a plus sign with arms a third of the side wide
+        a, b = side / 3, 2 * side / 3
+        pts = [
+            (x + a, y), (x + b, y), (x + b, y + a), (x + side, y + a), (x + side, y + b),
+            (x + b, y + b), (x + b, y + side), (x + a, y + side), (x + a, y + b), (x, y + b),
+            (x, y + a), (x + a, y + a),
+        ]  # fmt: skip
+    elif category == "star":  # five points, the box's inscribed circle
+        r, cx, cy = side / 2, x + side / 2, y + side / 2
+        pts = [
+            (
+                cx + (r if k % 2 == 0 else 0.4 * r) * math.sin(math.pi * k / 5),
+                cy - (r if k % 2 == 0 else 0.4 * r) * math.cos(math.pi * k / 5),
+            )
+            for k in range(10)
+        ]
     else:  # triangle pointing up, equilateral-ish, filling the box
         pts = [(x + side / 2, y), (x + side, y + side), (x, y + side)]
     return tuple(v for p in pts for v in p)
@@ -117,17 +135,21 @@ def render_shapes_image(
     objects: tuple[int, int] = (1, 4),
     object_scale: tuple[float, float] = (0.15, 0.45),
     backgrounds: Sequence[str] = BACKGROUNDS,
+    shapes: Sequence[str] = SHAPE_CATEGORIES,
 ) -> tuple[Image.Image, list[Shape]]:
-    """Returns an RGB image with a few shapes and their annotations (later shapes on top)."""
+    """Returns an RGB image with a few shapes and their annotations (later shapes on top).
+
+    Category ids are 1.. in the order of `shapes`.
+    """
     bg = render_background(rng, width, height, str(rng.choice(list(backgrounds))))
     image = Image.fromarray(bg.astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(image)
     short = min(width, height)
     wanted = int(rng.integers(objects[0], objects[1] + 1))
     placed: list[np.ndarray] = []
-    shapes: list[Shape] = []
+    drawn: list[Shape] = []
     for _ in range(wanted * 10):
-        if len(shapes) == wanted:
+        if len(drawn) == wanted:
             break
         side = float(round(max(8.0, rng.uniform(*object_scale) * short)))
         x = float(rng.integers(0, max(1, int(width - side) + 1)))
@@ -135,8 +157,8 @@ def render_shapes_image(
         box = np.array([x, y, x + side, y + side])
         if _overlaps_too_much(box, placed):
             continue
-        cat_index = int(rng.integers(0, len(SHAPE_CATEGORIES)))
-        category = SHAPE_CATEGORIES[cat_index]
+        cat_index = int(rng.integers(0, len(shapes)))
+        category = shapes[cat_index]
         colour = tuple(int(c) for c in _random_colour(rng, (0.6, 1.0)))
         polygon = _shape_polygon(category, x, y, side)
         if category == "circle":
@@ -144,10 +166,16 @@ def render_shapes_image(
             area = math.pi * (side / 2) ** 2
         else:
             draw.polygon(polygon, fill=colour)
-            area = side * side if category == "square" else side * side / 2
+            area = _polygon_area(polygon)
         placed.append(box)
-        shapes.append(Shape(cat_index + 1, (x, y, side, side), area, polygon))
-    return image, shapes
+        drawn.append(Shape(cat_index + 1, (x, y, side, side), area, polygon))
+    return image, drawn
+
+
+def _polygon_area(polygon: Sequence[float]) -> float:
+    """Returns the area of a flat (x0, y0, x1, y1, ...) polygon (shoelace formula)."""
+    xs, ys = np.asarray(polygon[0::2]), np.asarray(polygon[1::2])
+    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2)
 
 
 def generate_shapes_dataset(
@@ -161,12 +189,17 @@ def generate_shapes_dataset(
     backgrounds: Sequence[str] = BACKGROUNDS,
     image_format: str = "jpg",
     json_name: str = "annotations.json",
+    shapes: Sequence[str] = SHAPE_CATEGORIES,
 ) -> Path:
     """Returns the path of the COCO JSON written with `num_images` images into `out_dir`.
 
     `size` is the side in pixels (square images) or a (min, max) range for width and height
-    drawn independently. The same seed gives the same images and annotations.
+    drawn independently. The same seed gives the same images and annotations. `shapes` lists
+    the categories (ids 1.. in order), e.g. SHAPE_CATEGORIES + ("cross",) for a 4th class.
     """
+    known = SHAPE_CATEGORIES + EXTRA_SHAPES
+    if not shapes or any(name not in known for name in shapes) or len(set(shapes)) < len(shapes):
+        raise ValueError(f"synthetic: shapes must be distinct names from {known}, got {shapes!r}")
     if num_images < 0:
         raise ValueError(f"synthetic: number of images must be >= 0, got {num_images}")
     if image_format.lower() not in ("jpg", "jpeg", "png"):
@@ -183,8 +216,14 @@ def generate_shapes_dataset(
     digits = max(6, len(str(num_images)))
     for index in range(num_images):
         width, height = int(rng.integers(lo, hi + 1)), int(rng.integers(lo, hi + 1))
-        image, shapes = render_shapes_image(
-            rng, width, height, objects=objects, object_scale=object_scale, backgrounds=backgrounds
+        image, drawn = render_shapes_image(
+            rng,
+            width,
+            height,
+            objects=objects,
+            object_scale=object_scale,
+            backgrounds=backgrounds,
+            shapes=shapes,
         )
         file_name = f"{index + 1:0{digits}d}.{ext}"
         if ext == "jpg":
@@ -202,7 +241,7 @@ def generate_shapes_dataset(
                 "date_captured": "",
             }
         )
-        for shape in shapes:
+        for shape in drawn:
             annotations.append(
                 {
                     "id": len(annotations) + 1,
@@ -226,8 +265,7 @@ def generate_shapes_dataset(
         "images": images,
         "annotations": annotations,
         "categories": [
-            {"id": i + 1, "name": name, "supercategory": "shape"}
-            for i, name in enumerate(SHAPE_CATEGORIES)
+            {"id": i + 1, "name": name, "supercategory": "shape"} for i, name in enumerate(shapes)
         ],
     }
     json_path = out / json_name
