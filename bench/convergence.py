@@ -61,6 +61,14 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "ema": (BACKBONE, {"ema_decay": 0.999}),
     "bf16": (BACKBONE, {"amp": "bf16"}),
     "gn": ({**BACKBONE, "backbone_norm": "gn"}, {}),
+    "dn-bf16": ({**BACKBONE, "dn_groups": 5}, {"amp": "bf16"}),
+    "focal-bf16": (
+        {**BACKBONE, "class_score": "sigmoid"},
+        {"set_cost_class": 2.0, "ce_loss_coef": 2.0, "amp": "bf16"},
+    ),
+    "q30-bf16": ({**BACKBONE, "num_queries": 30}, {"amp": "bf16"}),
+    "anchors-bf16": ({**BACKBONE, "query_anchors": True}, {"amp": "bf16"}),
+    "anchors-dn-bf16": ({**BACKBONE, "query_anchors": True, "dn_groups": 5}, {"amp": "bf16"}),
     "fast": (TINY_FAST_CHANGES, TINY_FAST_TRAIN),
 }
 

@@ -51,6 +51,8 @@ class ModelConfig:
     """Train the stem and layer1 too (the official backbone freezes them)."""
     class_score: str = "softmax"
     """softmax over classes + "no object" (official) | sigmoid per class (focal loss)."""
+    query_anchors: bool = False
+    """Object queries carry learned reference boxes; boxes are offsets from them (DAB-DETR)."""
     dn_groups: int = 0
     """Denoising query groups in training (DN-DETR); 0 turns denoising off."""
     dn_label_noise: float = 0.2
@@ -101,6 +103,11 @@ class ModelConfig:
         if self.class_score not in CLASS_SCORES:
             raise ValueError(
                 f"ModelConfig: class_score must be one of {CLASS_SCORES}, got {self.class_score!r}"
+            )
+        if (self.dn_groups > 0 or self.query_anchors) and self.hidden_dim % 8:
+            raise ValueError(
+                f"ModelConfig: denoising and query anchors need hidden_dim divisible by 8, "
+                f"got {self.hidden_dim}"
             )
         if self.dn_groups < 0:
             raise ValueError(f"ModelConfig: dn_groups must be >= 0, got {self.dn_groups}")

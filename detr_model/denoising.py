@@ -53,7 +53,8 @@ class DenoisingBatch:
     """The denoising queries of one batch and what they must reconstruct."""
 
     content: Tensor  # (B, N, d) label embeddings
-    position: Tensor  # (B, N, d) embeddings of the noised boxes
+    position: Tensor | None  # (B, N, d) embeddings of the noised boxes (None: left to anchors)
+    noisy_boxes: Tensor  # (B, N, 4) the noised boxes, cx, cy, w, h
     attn_mask: Tensor  # (N+Q, N+Q) bool, True = may attend
     labels: Tensor  # (B, N) clean labels (num_classes on padding slots)
     boxes: Tensor  # (B, N, 4) clean cx, cy, w, h
@@ -71,7 +72,14 @@ class DenoisingQueries(nn.Module):
     """Builds the denoising queries of a batch from its targets (label and box embeddings)."""
 
     def __init__(
-        self, num_classes: int, hidden_dim: int, groups: int, label_noise: float, box_noise: float
+        self,
+        num_classes: int,
+        hidden_dim: int,
+        groups: int,
+        label_noise: float,
+        box_noise: float,
+        *,
+        embed_boxes: bool = True,
     ) -> None:
         super().__init__()
         if hidden_dim % 8:
@@ -82,9 +90,11 @@ class DenoisingQueries(nn.Module):
         self.box_noise = box_noise
         self.hidden_dim = hidden_dim
         self.label_embed = nn.Embedding(num_classes + 1, hidden_dim)  # last row: padding
-        self.box_embed = nn.Sequential(
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim)
-        )
+        self.box_embed = None  # query anchors embed the noised boxes themselves
+        if embed_boxes:
+            self.box_embed = nn.Sequential(
+                nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim)
+            )
 
     def forward(
         self, targets: Sequence[Mapping[str, Tensor]], num_queries: int
@@ -120,6 +130,10 @@ class DenoisingQueries(nn.Module):
             sides = wh * (1 + u[..., 2:] * self.box_noise)
             noisy_boxes = torch.cat((centre.clamp(0, 1), sides.clamp(_MIN_SIDE, 1)), dim=-1)
         content = self.label_embed(noisy_labels)
-        position = self.box_embed(sine_box_embedding(noisy_boxes, self.hidden_dim))
+        position = None
+        if self.box_embed is not None:
+            position = self.box_embed(sine_box_embedding(noisy_boxes, self.hidden_dim))
         mask = dn_attention_mask(groups, size, num_queries, device)
-        return DenoisingBatch(content, position, mask, labels, boxes, valid, groups, size)
+        return DenoisingBatch(
+            content, position, noisy_boxes, mask, labels, boxes, valid, groups, size
+        )

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .anchors import QueryAnchors, inverse_sigmoid
 from .backbone import Joiner, build_backbone
 from .config import ModelConfig
 from .denoising import DenoisingQueries
@@ -95,7 +96,10 @@ class DETR(nn.Module):
                 config.dn_groups,
                 config.dn_label_noise,
                 config.dn_box_noise,
+                embed_boxes=not config.query_anchors,
             )
+        if config.query_anchors:
+            self.anchors = QueryAnchors(config.num_queries, hidden_dim)
 
     def forward(
         self, images: Images, targets: Sequence[Mapping[str, Tensor]] | None = None
@@ -119,17 +123,31 @@ class DETR(nn.Module):
         dn = None
         if self.training and targets is not None and hasattr(self, "denoising"):
             dn = self.denoising(targets, self.num_queries)
+        query_pos, content, reference = self.query_embed.weight, None, None
+        extra = None
+        if dn is not None:
+            extra = (dn.content, dn.position)
+        if hasattr(self, "anchors"):  # position from the reference box, content learned
+            reference = self.anchors.boxes()[None].expand(samples.tensors.shape[0], -1, -1)
+            query_pos, content = self.anchors.position(reference[0]), self.query_embed.weight
+            if dn is not None:
+                extra = (dn.content, self.anchors.position(dn.noisy_boxes))
+                reference = torch.cat([dn.noisy_boxes, reference], dim=1)
         hs = self.transformer(
             self.input_proj(features.tensors),
             features.mask,
-            self.query_embed.weight,
+            query_pos,
             pos,
             return_intermediate=self.aux_loss,
-            extra_queries=(dn.content, dn.position) if dn is not None else None,
+            extra_queries=extra,
             self_attn_mask=dn.attn_mask if dn is not None else None,
+            query_content=content,
         )  # (L, B, N+Q, d); L = 1 without aux_loss; N = 0 without denoising
         logits = self.class_embed(hs)  # (L, B, N+Q, C+1)
-        boxes = self.bbox_embed(hs).sigmoid()  # (L, B, N+Q, 4)
+        offsets = self.bbox_embed(hs)  # (L, B, N+Q, 4)
+        if reference is not None:
+            offsets = offsets + inverse_sigmoid(reference).to(offsets.dtype)
+        boxes = offsets.sigmoid()
         dn_outputs = None
         if dn is not None:
             n = dn.num_queries

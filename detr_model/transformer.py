@@ -184,12 +184,14 @@ class Transformer(nn.Module):
         *,
         extra_queries: tuple[Tensor, Tensor] | None = None,
         self_attn_mask: Tensor | None = None,
+        query_content: Tensor | None = None,
     ) -> Tensor:
         """Return decoder outputs (L, B, Q, d) for src/pos (B, d, H, W), mask (B, H, W).
 
         `extra_queries` (content (B, N, d), position (B, N, d)) are put before the object
         queries (whose content starts at zero), e.g. denoising queries in training;
-        `self_attn_mask` (N+Q, N+Q), True = may attend, keeps them apart.
+        `self_attn_mask` (N+Q, N+Q), True = may attend, keeps them apart. `query_content`
+        (Q, d) replaces the zero start of the object queries' content.
         """
         bsz = src.shape[0]
         src = src.flatten(2).transpose(1, 2)  # (B, HW, d)
@@ -197,7 +199,10 @@ class Transformer(nn.Module):
         attn_mask = ~mask.flatten(1)[:, None, None, :]  # (B, 1, 1, HW), True = real pixel
         query_pos = query_embed[None].expand(bsz, -1, -1)  # (B, Q, d)
         memory = self.encoder(src, pos, attn_mask)
-        tgt = torch.zeros_like(query_pos)
+        if query_content is None:
+            tgt = torch.zeros_like(query_pos)
+        else:
+            tgt = query_content[None].expand(bsz, -1, -1).to(query_pos.dtype)
         if extra_queries is not None:
             tgt = torch.cat([extra_queries[0], tgt], dim=1)
             query_pos = torch.cat([extra_queries[1], query_pos], dim=1)

@@ -131,9 +131,10 @@ def test_dn_mask_hides_groups_from_each_other_and_from_the_object_queries():
         assert not allowed[block][:, others].any()
 
 
-def test_dn_leaves_the_object_query_outputs_and_their_losses_unchanged():
-    plain = _build(**SCRATCH).train()
-    with_dn = _build(**SCRATCH, dn_groups=3).train()
+@pytest.mark.parametrize("anchors", [False, True])
+def test_dn_leaves_the_object_query_outputs_and_their_losses_unchanged(anchors):
+    plain = _build(**SCRATCH, query_anchors=anchors).train()
+    with_dn = _build(**SCRATCH, query_anchors=anchors, dn_groups=3).train()
     state = {k: v for k, v in with_dn.state_dict().items() if "denoising" not in k}
     plain.load_state_dict(state)
     images, targets = torch.randn(3, 3, 64, 64), _targets()
@@ -233,8 +234,9 @@ def test_ema_moves_towards_the_model_with_the_ramped_decay():
         ({"class_score": "sigmoid"}, {"set_cost_class": 2.0, "ce_loss_coef": 2.0}),
         ({"backbone_norm": "gn"}, {}),
         ({"num_queries": 20}, {"amp": "bf16"}),
+        ({"query_anchors": True, "dn_groups": 2}, {}),
     ],
-    ids=["scratch-backbone", "denoising", "focal", "groupnorm", "queries-bf16"],
+    ids=["scratch-backbone", "denoising", "focal", "groupnorm", "queries-bf16", "anchors-dn"],
 )
 def test_each_option_drives_the_loss_down_on_four_images(four_images, model_changes, train_changes):
     model = _build(**{**SCRATCH, **model_changes})
@@ -310,3 +312,15 @@ def test_finetuning_a_denoising_model_keeps_the_label_embeddings_of_known_classe
     assert new.shape == (6, 128) and surgery.new == ["cross"]
     torch.testing.assert_close(new[1:4], old[1:4])
     torch.testing.assert_close(new[-1], old[-1])
+
+
+def test_query_anchors_start_boxes_at_their_reference_and_add_weights_only_when_on():
+    model = _build(**SCRATCH, query_anchors=True).eval()
+    assert {k for k in model.state_dict() if k.startswith("anchors.")} >= {"anchors.weight"}
+    with torch.no_grad():
+        model.bbox_embed.layers[-1].weight.zero_()
+        model.bbox_embed.layers[-1].bias.zero_()
+        out = model(torch.randn(2, 3, 64, 64))
+    reference = model.anchors.boxes()
+    torch.testing.assert_close(out["pred_boxes"], reference[None].expand(2, -1, -1))
+    assert not any(k.startswith("anchors.") for k in _build(**SCRATCH).state_dict())
