@@ -164,14 +164,11 @@ class Predictor:
     def _run_batch(self, batch: list[PreparedImage], score_threshold: float) -> list[Detections]:
         """Return the Detections of one batch of prepared images."""
         # Pad as uint8 on the CPU, send once, normalise on the device, zero the padding again.
+        # (Pinning the batch first made the CUDA path slower on the measured H100 VM.)
         padded = nested_tensor_from_tensor_list([p.pixels for p in batch])
-        sizes = torch.tensor([p.original_size for p in batch])
-        pixels, mask = padded.tensors, padded.mask
-        if self.device.type == "cuda":
-            pixels, mask, sizes = pixels.pin_memory(), mask.pin_memory(), sizes.pin_memory()
-        pixels = pixels.to(self.device, non_blocking=True)
-        mask = mask.to(self.device, non_blocking=True)
-        sizes = sizes.to(self.device, non_blocking=True)
+        pixels = padded.tensors.to(self.device)
+        mask = padded.mask.to(self.device)
+        sizes = torch.tensor([p.original_size for p in batch], device=self.device)
         images = torch.addcmul(self._shift, pixels.float(), self._scale)  # (B, 3, H, W)
         samples = NestedTensor(images.masked_fill(mask[:, None], 0.0), mask)
         with torch.inference_mode(), self._autocast():
