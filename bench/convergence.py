@@ -130,7 +130,7 @@ def _run(model, criterion, train, val, config: TrainConfig, minutes: float, mark
         curve.append((minute, ap50))
         terms = event.get("losses") or {}
         print(f"  {label:10s} {minute:6.2f} min  epoch {event['epoch']:3d}  "
-              f"loss {event['loss']:7.3f}  giou {terms.get('loss_giou', 0):.3f}  "
+              f"loss {event['loss']:7.3f}  ce {terms.get('loss_ce', 0):.3f}  giou {terms.get('loss_giou', 0):.3f}  "
               f"l1 {terms.get('loss_bbox', 0):.3f}  AP50 {ap50:.3f}", flush=True)  # fmt: skip
 
     def out_of_time() -> bool:
@@ -140,6 +140,20 @@ def _run(model, criterion, train, val, config: TrainConfig, minutes: float, mark
     fit(model, criterion, train, val, config, on_progress=on_progress, should_stop=out_of_time)
     seconds = time.monotonic() - started
     return curve, iterations[0] / seconds
+
+
+def _pairs(items: list[str]) -> dict[str, Any]:
+    """Returns {key: value} from "key=value" strings (values parsed as Python literals)."""
+    import ast
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, _, text = item.partition("=")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
 
 
 def _at(curve: list[tuple[float, float]], mark: float) -> float:
@@ -154,6 +168,8 @@ def scratch(args: argparse.Namespace) -> None:
         root = args.data or Path(tmp) / "data"
         for name in args.variants.split(","):
             model_changes, train_changes = VARIANTS[name]
+            model_changes = {**model_changes, **_pairs(args.model_set)}
+            train_changes = {**train_changes, **_pairs(args.train_set)}
             out = (args.keep / name) if args.keep else Path(tmp) / name
             config = _train_config(args, train_changes, out)
             train, val = _datasets(root, args, config)
@@ -256,6 +272,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="folder to keep the generated data in")
     parser.add_argument("--keep", type=Path, help="scratch: keep each variant's run here")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--model-set", nargs="*", default=[], help="ModelConfig key=value")
+    parser.add_argument("--train-set", nargs="*", default=[], help="TrainConfig key=value")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.mode == "scratch":

@@ -53,6 +53,8 @@ class ModelConfig:
     """softmax over classes + "no object" (official) | sigmoid per class (focal loss)."""
     query_anchors: bool = False
     """Object queries carry learned reference boxes; boxes are offsets from them (DAB-DETR)."""
+    query_groups: int = 1
+    """Object query groups in training (Group DETR), each matched on its own; 1 = off."""
     dn_groups: int = 0
     """Denoising query groups in training (DN-DETR); 0 turns denoising off."""
     dn_label_noise: float = 0.2
@@ -109,6 +111,8 @@ class ModelConfig:
                 f"ModelConfig: denoising and query anchors need hidden_dim divisible by 8, "
                 f"got {self.hidden_dim}"
             )
+        if self.query_groups < 1:
+            raise ValueError(f"ModelConfig: query_groups must be >= 1, got {self.query_groups}")
         if self.dn_groups < 0:
             raise ValueError(f"ModelConfig: dn_groups must be >= 0, got {self.dn_groups}")
         for name in ("dn_label_noise", "dn_box_noise"):

@@ -191,6 +191,33 @@ class SetCriterion(nn.Module):
             dn_outputs = outputs.get("dn_outputs")
             if dn_outputs is not None:
                 losses.update(self.loss_denoising(dn_outputs, num_boxes))
+            group_outputs = outputs.get("group_outputs")
+            if group_outputs is not None:
+                losses.update(self.loss_groups(group_outputs, targets))
+        return losses
+
+    def loss_groups(
+        self, group_outputs: Mapping[str, Any], targets: Sequence[Mapping[str, Tensor]]
+    ) -> dict[str, Tensor]:
+        """Returns `loss_ce_grp`, `loss_bbox_grp`, `loss_giou_grp` (and `_i_grp` per auxiliary
+        layer): the set loss of the extra query groups, each matched on its own (Group DETR)."""
+        repeated = list(targets) * int(group_outputs["groups"])
+        inner = {k: group_outputs[k] for k in ("pred_logits", "pred_boxes", "aux_outputs")}
+        if inner["aux_outputs"] is None:
+            del inner["aux_outputs"]
+        num_boxes = _num_boxes(repeated, group_outputs["pred_logits"].device)
+        layers = [
+            ("", inner),
+            *((f"_{i}", a) for i, a in enumerate(inner.get("aux_outputs") or [])),
+        ]
+        losses: dict[str, Tensor] = {}
+        for suffix, out in layers:
+            out = {"pred_logits": out["pred_logits"], "pred_boxes": out["pred_boxes"]}
+            indices = self.matcher(out, repeated)
+            for loss in ("labels", "boxes"):
+                kwargs = {"log": False} if loss == "labels" else {}
+                terms = self.get_loss(loss, out, repeated, indices, num_boxes, **kwargs)
+                losses.update({f"{k}{suffix}_grp": v for k, v in terms.items()})
         return losses
 
     def loss_denoising(self, dn_outputs: Mapping[str, Any], num_boxes: float) -> dict[str, Tensor]:
@@ -263,9 +290,12 @@ def build_criterion(model_config: ModelConfig, train_config: TrainConfig) -> Set
         "loss_bbox": train_config.bbox_loss_coef,
         "loss_giou": train_config.giou_loss_coef,
     }
+    base = dict(weights)
     if model_config.dn_groups > 0:
-        weights.update({f"{k}_dn": v for k, v in list(weights.items())})
+        weights.update({f"{k}_dn": v for k, v in base.items()})
     num_aux = model_config.num_decoder_layers - 1 if model_config.aux_loss else 0
+    if model_config.query_groups > 1:
+        weights.update({f"{k}_grp": v for k, v in with_aux_weights(base, num_aux).items()})
     losses = ["labels", "boxes", "cardinality"]
     if model_config.class_score == "sigmoid":
         from detr_model.focal import FocalHungarianMatcher, FocalSetCriterion

@@ -28,13 +28,32 @@ def dn_attention_mask(
     group_size), then the `num_queries` object queries. Object queries see only object queries;
     a denoising query sees its own group and the object queries.
     """
-    n = groups * group_size
-    allowed = torch.zeros(n + num_queries, n + num_queries, dtype=torch.bool, device=device)
-    allowed[n:, n:] = True
-    for g in range(groups):
-        block = slice(g * group_size, (g + 1) * group_size)
+    return query_attention_mask(groups, group_size, num_queries, 1, device)
+
+
+def query_attention_mask(
+    dn_groups: int,
+    dn_group_size: int,
+    num_queries: int,
+    query_groups: int,
+    device: torch.device | None = None,
+) -> Tensor:
+    """Returns the self-attention mask (True = may attend) of denoising + grouped object queries.
+
+    Layout: `dn_groups` blocks of `dn_group_size` denoising queries (N in all), then
+    `query_groups` blocks of `num_queries` object queries (Group DETR). Each block sees only
+    itself, except that denoising queries also see every object query.
+    """
+    n = dn_groups * dn_group_size
+    total = n + num_queries * query_groups
+    allowed = torch.zeros(total, total, dtype=torch.bool, device=device)
+    for g in range(dn_groups):
+        block = slice(g * dn_group_size, (g + 1) * dn_group_size)
         allowed[block, block] = True
         allowed[block, n:] = True
+    for g in range(query_groups):
+        block = slice(n + g * num_queries, n + (g + 1) * num_queries)
+        allowed[block, block] = True
     return allowed
 
 

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from .anchors import QueryAnchors, inverse_sigmoid
 from .backbone import Joiner, build_backbone
 from .config import ModelConfig
-from .denoising import DenoisingQueries
+from .denoising import DenoisingBatch, DenoisingQueries, query_attention_mask
 from .nested import NestedTensor, nested_tensor_from_tensor_list
 from .transformer import Transformer, build_transformer
 
@@ -36,6 +36,9 @@ class DetrOutput(Mapping[str, Any]):
     dn_outputs: dict[str, Any] | None = None
     """Training with denoising only: {"pred_logits", "pred_boxes", "aux_outputs", "batch"} of
     the denoising queries (key "dn_outputs" absent otherwise)."""
+    group_outputs: dict[str, Any] | None = None
+    """Training with query groups only: {"pred_logits", "pred_boxes", "aux_outputs", "groups"}
+    of object query groups 1.. folded into the batch, group-major ((G-1)*B, Q, ...)."""
 
     def _keys(self) -> tuple[str, ...]:
         keys = ("pred_logits", "pred_boxes")
@@ -43,6 +46,8 @@ class DetrOutput(Mapping[str, Any]):
             keys += ("aux_outputs",)
         if self.dn_outputs is not None:
             keys += ("dn_outputs",)
+        if self.group_outputs is not None:
+            keys += ("group_outputs",)
         return keys
 
     def __getitem__(self, key: str) -> Any:
@@ -98,8 +103,11 @@ class DETR(nn.Module):
                 config.dn_box_noise,
                 embed_boxes=not config.query_anchors,
             )
+        if config.query_groups > 1:  # training-only object query groups (Group DETR)
+            rows = config.num_queries * (config.query_groups - 1)
+            self.group_query_embed = nn.Embedding(rows, hidden_dim)
         if config.query_anchors:
-            self.anchors = QueryAnchors(config.num_queries, hidden_dim)
+            self.anchors = QueryAnchors(config.num_queries * config.query_groups, hidden_dim)
 
     def forward(
         self, images: Images, targets: Sequence[Mapping[str, Tensor]] | None = None
@@ -123,16 +131,8 @@ class DETR(nn.Module):
         dn = None
         if self.training and targets is not None and hasattr(self, "denoising"):
             dn = self.denoising(targets, self.num_queries)
-        query_pos, content, reference = self.query_embed.weight, None, None
-        extra = None
-        if dn is not None:
-            extra = (dn.content, dn.position)
-        if hasattr(self, "anchors"):  # position from the reference box, content learned
-            reference = self.anchors.boxes()[None].expand(samples.tensors.shape[0], -1, -1)
-            query_pos, content = self.anchors.position(reference[0]), self.query_embed.weight
-            if dn is not None:
-                extra = (dn.content, self.anchors.position(dn.noisy_boxes))
-                reference = torch.cat([dn.noisy_boxes, reference], dim=1)
+        groups = self.config.query_groups if self.training else 1
+        query_pos, content, extra, reference, mask = self._queries(samples.tensors.shape[0], dn)
         hs = self.transformer(
             self.input_proj(features.tensors),
             features.mask,
@@ -140,22 +140,60 @@ class DETR(nn.Module):
             pos,
             return_intermediate=self.aux_loss,
             extra_queries=extra,
-            self_attn_mask=dn.attn_mask if dn is not None else None,
+            self_attn_mask=mask,
             query_content=content,
-        )  # (L, B, N+Q, d); L = 1 without aux_loss; N = 0 without denoising
-        logits = self.class_embed(hs)  # (L, B, N+Q, C+1)
-        offsets = self.bbox_embed(hs)  # (L, B, N+Q, 4)
+        )  # (L, B, N+G*Q, d); L = 1 without aux_loss; N = 0 without denoising, G = 1 in eval
+        logits = self.class_embed(hs)  # (L, B, N+G*Q, C+1)
+        offsets = self.bbox_embed(hs)  # (L, B, N+G*Q, 4)
         if reference is not None:
             offsets = offsets + inverse_sigmoid(reference).to(offsets.dtype)
         boxes = offsets.sigmoid()
-        dn_outputs = None
+        dn_outputs = group_outputs = None
         if dn is not None:
             n = dn.num_queries
             dn_outputs = _layer_outputs(logits[:, :, :n], boxes[:, :, :n], self.aux_loss)
             dn_outputs["batch"] = dn
             logits, boxes = logits[:, :, n:], boxes[:, :, n:]
+        if groups > 1:  # groups 1.. folded into the batch: (L, (G-1)*B, Q, ...), group-major
+            q = self.num_queries
+            rest = [
+                (logits[:, :, g * q : (g + 1) * q], boxes[:, :, g * q : (g + 1) * q])
+                for g in range(1, groups)
+            ]
+            group_outputs = _layer_outputs(
+                torch.cat([r[0] for r in rest], dim=1),
+                torch.cat([r[1] for r in rest], dim=1),
+                self.aux_loss,
+            )
+            group_outputs["groups"] = groups - 1
+            logits, boxes = logits[:, :, :q], boxes[:, :, :q]
         out = _layer_outputs(logits, boxes, self.aux_loss)
-        return DetrOutput(**out, dn_outputs=dn_outputs)
+        return DetrOutput(**out, dn_outputs=dn_outputs, group_outputs=group_outputs)
+
+    def _queries(self, bsz: int, dn: DenoisingBatch | None):
+        """Return the decoder inputs: object query positions (G*Q, d), their content (or None),
+        the extra (denoising) queries, reference boxes (B, N+G*Q, 4) or None, the self-attention
+        mask or None."""
+        groups = self.config.query_groups if self.training else 1
+        q = self.num_queries
+        query_pos, content, reference, extra = self.query_embed.weight, None, None, None
+        if groups > 1:
+            query_pos = torch.cat([query_pos, self.group_query_embed.weight[: (groups - 1) * q]])
+        if dn is not None:
+            extra = (dn.content, dn.position)
+        if hasattr(self, "anchors"):  # position from the reference box, content learned
+            boxes = self.anchors.boxes()[: groups * q]
+            query_pos, content = self.anchors.position(boxes), query_pos
+            reference = boxes[None].expand(bsz, -1, -1)
+            if dn is not None:
+                extra = (dn.content, self.anchors.position(dn.noisy_boxes))
+                reference = torch.cat([dn.noisy_boxes, reference], dim=1)
+        mask = None
+        if dn is not None or groups > 1:
+            mask = query_attention_mask(
+                dn.groups if dn else 0, dn.group_size if dn else 0, q, groups, query_pos.device
+            )
+        return query_pos, content, extra, reference, mask
 
 
 def _layer_outputs(logits: Tensor, boxes: Tensor, aux_loss: bool) -> dict[str, Any]:

@@ -235,8 +235,17 @@ def test_ema_moves_towards_the_model_with_the_ramped_decay():
         ({"backbone_norm": "gn"}, {}),
         ({"num_queries": 20}, {"amp": "bf16"}),
         ({"query_anchors": True, "dn_groups": 2}, {}),
+        ({"query_anchors": True, "query_groups": 3}, {}),
     ],
-    ids=["scratch-backbone", "denoising", "focal", "groupnorm", "queries-bf16", "anchors-dn"],
+    ids=[
+        "scratch-backbone",
+        "denoising",
+        "focal",
+        "groupnorm",
+        "queries-bf16",
+        "anchors-dn",
+        "anchors-groups",
+    ],  # fmt: skip
 )
 def test_each_option_drives_the_loss_down_on_four_images(four_images, model_changes, train_changes):
     model = _build(**{**SCRATCH, **model_changes})
@@ -324,3 +333,24 @@ def test_query_anchors_start_boxes_at_their_reference_and_add_weights_only_when_
     reference = model.anchors.boxes()
     torch.testing.assert_close(out["pred_boxes"], reference[None].expand(2, -1, -1))
     assert not any(k.startswith("anchors.") for k in _build(**SCRATCH).state_dict())
+
+
+@pytest.mark.parametrize("anchors", [False, True])
+def test_query_groups_leave_the_first_group_unchanged_and_add_their_own_losses(anchors):
+    plain = _build(**SCRATCH, query_anchors=anchors).train()
+    grouped = _build(**SCRATCH, query_anchors=anchors, query_groups=3, dn_groups=2).train()
+    state = grouped.state_dict()
+    if anchors:
+        state["anchors.weight"] = state["anchors.weight"][:12]
+    plain.load_state_dict(
+        {k: v for k, v in state.items() if not k.startswith(("denoising", "group_query"))}
+    )
+    images, targets = torch.randn(3, 3, 64, 64), _targets()
+    a, b = plain(images), grouped(images, targets)
+    torch.testing.assert_close(a["pred_boxes"], b["pred_boxes"], rtol=1e-5, atol=1e-5)
+    assert b["group_outputs"]["pred_logits"].shape == (6, 12, 5)
+    losses = build_criterion(grouped.config, TrainConfig())(b, targets)
+    assert {"loss_ce_grp", "loss_giou_grp", "loss_bbox_0_grp", "loss_ce_dn"} <= set(losses)
+    assert all(math.isfinite(v.item()) for v in losses.values())
+    out = grouped.eval()(images)
+    assert "group_outputs" not in out and out["pred_logits"].shape == (3, 12, 5)
