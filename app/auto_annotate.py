@@ -139,6 +139,7 @@ class AutoAnnotator(QObject):
         self._started_at = 0.0
         self._mapping: ClassMap = {}
         self._run_model_key = ""
+        self._run_project: object = None  # results of a run belong to the project it began in
         session.project_opened.connect(self._on_project_opened)
 
     # ----- what to run on ------------------------------------------------------------------
@@ -376,6 +377,7 @@ class AutoAnnotator(QObject):
             return
         self._mapping = mapping
         self._run_model_key = self.choice.key
+        self._run_project = project
         images = tuple((p, self.session.absolute_path(p)) for p in paths if project.has_image(p))
         self._worker.cancel.clear()
         self._run_requested.emit(InferenceJob(images, score_floor=self.score_floor))
@@ -393,8 +395,8 @@ class AutoAnnotator(QObject):
     @Slot(str, object)
     def _on_result(self, key: str, result: ImageResult) -> None:
         project = self.session.project
-        if project is None or not project.has_image(key):
-            return  # the project changed during the run
+        if project is None or project is not self._run_project or not project.has_image(key):
+            return  # another project was opened during the run
         rec = project.image(key)
         if rec.size is None:
             self.session.set_image_size(key, *result.size)

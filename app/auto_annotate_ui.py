@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QMessageBox, QStatusBar, QToolBar
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QDockWidget, QMessageBox, QStatusBar
 
 from app.auto_annotate import AutoAnnotator, RunProgress
 from app.dialogs.class_mapping_dialog import ask_class_mapping
 from app.dialogs.download_dialog import download_choice
 from app.dialogs.model_dialog import pick_model
 from app.model_registry import ModelChoice, recent_files, remember_recent_file
+from app.panels.proposals_panel import ProposalsPanel
 from app.proposal_review import ClassMap, model_class_names
 from app.widgets.confidence_slider import DEFAULT_THRESHOLD, ConfidenceSlider
 from app.widgets.run_status import DeviceLabel, RunStatus
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SETTINGS_THRESHOLD = "proposals/threshold"
+PANEL_ACTIONS = ("accept_shown", "reject_shown", "auto_annotate", "next_doubtful")
 
 
 class AutoAnnotateUI(QObject):
@@ -55,10 +57,16 @@ class AutoAnnotateUI(QObject):
         c.run_failed.connect(self.show_failure)
         window.session.project_opened.connect(self._show_model)
 
-    def install(self, toolbar: QToolBar, statusbar: QStatusBar) -> None:
-        """Put the slider on the toolbar and the progress and device on the status bar."""
-        toolbar.addSeparator()
-        toolbar.addWidget(self.slider)
+    def install(self, statusbar: QStatusBar) -> None:
+        """Add the proposals dock (with the slider) and the progress and device fields."""
+        w = self.window
+        handlers = {name: w.actions[name].trigger for name in PANEL_ACTIONS}
+        self.panel = ProposalsPanel(w.session, self.slider, handlers, w)
+        dock = QDockWidget("Proposals", w)
+        dock.setObjectName("proposals_dock")
+        dock.setWidget(self.panel)
+        w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        w.menus["View"].addAction(dock.toggleViewAction())
         statusbar.insertPermanentWidget(0, self.run_status)
         statusbar.insertPermanentWidget(1, self.device_label)
         self._on_running(False)

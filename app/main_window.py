@@ -77,7 +77,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.toolbar)
         self._help: ShortcutHelpDialog | None = None
         self.fields = StatusFields(self.statusBar())
-        self.auto_ui.install(self.toolbar, self.statusBar())
+        self.auto_ui.install(self.statusBar())
         self._connect()
         self._restore_layout()
         self._update_title()

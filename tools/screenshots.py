@@ -2,7 +2,12 @@
 
 Usage:
     xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python tools/screenshots.py
+    xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python tools/screenshots.py --scene proposals
     QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshots.py --out /tmp/shot.png
+
+Scenes: "main" (docs/screenshots/main_window.png) and "proposals" (docs/screenshots/proposals.png:
+model proposals under review, the confidence slider filtering one out, the list sorted least
+confident first).
 
 The window is drawn with QWidget.grab(), so the picture is the same under Xvfb, offscreen or a
 desktop. Settings go to a temporary file; the demo images are written to a temporary folder.
@@ -87,11 +92,50 @@ def wait_for(app, test, timeout_s: float = 10.0) -> None:
         time.sleep(0.005)
 
 
+def proposals_scene(window, app, truth: dict[str, list[tuple]], cats: dict) -> None:
+    """Show an image under review: model proposals, one selected, the slider hiding a weak one."""
+    from app.annotations.commands import SetProposals
+    from app.annotations.model import Proposal, new_uid
+
+    session = window.session
+    rng = random.Random(3)
+    names = list(truth)
+    # The images after the reviewed ones got proposals from a run; scores vary per image.
+    for k, name in enumerate(names[5:], start=5):
+        props = []
+        for shape, *rect in truth[name]:
+            jitter = [v + rng.uniform(-6, 6) for v in rect]
+            score = min(0.98, max(0.12, rng.gauss(0.8 - 0.04 * k, 0.15)))
+            props.append(Proposal(new_uid(), *jitter, cats[shape].id, score=score))
+        session.apply_outside_history(SetProposals(name, props))
+    shown = names[6]
+    objects = truth[shown]
+    scores = (0.97, 0.88, 0.64, 0.41, 0.22, 0.9)
+    wrong = {2: "circle"}  # one proposal has the wrong class: the user will fix it
+    props = []
+    for k, (shape, *rect) in enumerate(objects):
+        jitter = [v + rng.uniform(-5, 5) for v in rect]
+        cid = cats[wrong.get(k, shape)].id
+        props.append(Proposal(new_uid(), *jitter, cid, score=scores[k % len(scores)]))
+    # A weak false positive on the background: the slider at 0.30 hides it.
+    props.append(Proposal(new_uid(), 40, 420, 150, 520, cats["square"].id, score=0.22))
+    session.apply_outside_history(SetProposals(shown, props))
+    session.set_current(shown)
+    wait_for(app, lambda: window.canvas.shown_path() == shown)
+    window.auto_ui.slider.set_threshold(0.30)
+    window.image_list.sort_box.setCurrentText("Least confident first")
+    window.canvas.scene.select_uids([props[3].uid])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/screenshots/main_window.png")
+    parser.add_argument("--scene", choices=("main", "proposals"), default="main")
+    parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--size", default="1400x860", help="window size WxH")
     args = parser.parse_args()
+    if args.out is None:
+        name = "main_window.png" if args.scene == "main" else "proposals.png"
+        args.out = ROOT / "docs" / "screenshots" / name
     logging.basicConfig(level=logging.INFO)
     protect_singletons()
 
@@ -137,6 +181,8 @@ def main() -> int:
     session.push(SetProposals(current, proposals))  # drawn dashed with their scores
     record = session.project.image(current)
     window.canvas.scene.select_uids([record.boxes[0].uid])
+    if args.scene == "proposals":
+        proposals_scene(window, app, truth, cats)
     window.canvas.view.fit()
     for _ in range(20):
         app.processEvents()

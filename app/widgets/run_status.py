@@ -39,6 +39,10 @@ class RunStatus(QWidget):
 class DeviceLabel(QLabel):
     """Shows which model and device auto-annotate uses."""
 
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setContentsMargins(0, 0, 12, 0)
+
     def set_model(self, model: str, device: str) -> None:
         """Show "Model: <name> · <device>" (device blank until the model is loaded)."""
         text = f"Model: {model}" if model else "No model"

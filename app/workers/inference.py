@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import sys
 import threading
 import time
 from collections import deque
@@ -25,6 +27,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 log = logging.getLogger(__name__)
 
 DEFAULT_SCORE_FLOOR = 0.05  # proposals below this are never stored; the slider filters above it
+WORKER_NICENESS = 10  # Linux: the GUI thread wins the CPU whenever it has something to do
 
 # (x1, y1, x2, y2, class name, score) in display-oriented pixels of the original image
 Detection = tuple[float, float, float, float, str, float]
@@ -103,6 +106,7 @@ class InferenceWorker(QObject):
     @Slot(object)
     def load(self, spec: ModelSpec) -> None:
         """Load `spec` (freeing the previous model first); emits model_loaded or failed."""
+        lower_thread_priority()  # before torch starts its math threads: they inherit it
         if spec == self._spec and self._predictor is not None:
             self.model_loaded.emit(self._info())
             return
@@ -167,7 +171,9 @@ class InferenceWorker(QObject):
         done = 0
         pending: deque[tuple[str, str, Future]] = deque()
         queue = iter(job.images)
-        with ThreadPoolExecutor(job.decode_threads, thread_name_prefix="infer-decode") as pool:
+        with ThreadPoolExecutor(
+            job.decode_threads, thread_name_prefix="infer-decode", initializer=lower_thread_priority
+        ) as pool:
 
             def top_up() -> None:
                 while len(pending) < max(job.lookahead, batch_size) and not self.cancel.is_set():
@@ -199,6 +205,29 @@ class InferenceWorker(QObject):
             for _, _, future in pending:
                 future.cancel()
         return done
+
+
+def lower_thread_priority() -> None:
+    """Give the calling thread a lower CPU priority than the GUI thread (Linux only).
+
+    Linux keeps a nice value per thread, and threads started later (torch's math threads)
+    inherit it; elsewhere this does nothing, as setpriority would apply to the whole process.
+    """
+    if not sys.platform.startswith("linux") or getattr(_priority, "done", False):
+        return
+    if threading.current_thread() is threading.main_thread():
+        return  # called directly (tests, scripts): leave the caller's thread alone
+    _priority.done = True
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(
+            os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), WORKER_NICENESS)
+        )
+    except OSError as exc:
+        log.debug("cannot lower the worker thread priority: %s", exc)
+
+
+_priority = threading.local()
 
 
 def to_image_result(key: str, prepared: Any, det: Any) -> ImageResult:

@@ -299,3 +299,18 @@ def test_the_window_starts_without_importing_torch(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_opening_another_folder_during_a_run_drops_its_late_results(
+    qtbot, window, folder, checkpoint, tmp_path
+):
+    auto = prepare(qtbot, window, folder, checkpoint)
+    auto.predictor_factory = slow_factory(0.2)
+    other = tmp_path / "other"
+    write_noise_images(other, count=5)
+    assert auto.run_unreviewed()
+    qtbot.waitUntil(lambda: auto.progress().done >= 1, timeout=RUN_TIMEOUT_MS)
+    with qtbot.waitSignal(auto.run_finished, timeout=RUN_TIMEOUT_MS):
+        window.open_path(other)
+    qtbot.wait(300)  # anything still queued from the old run arrives now
+    assert all(not r.proposals for r in window.session.project.images)

@@ -175,3 +175,19 @@ def test_a_cancelled_worker_stops_between_images(qtbot, tmp_path, tiny):
     worker.run(InferenceJob(tuple((n, str(tmp_path / "imgs" / n)) for n in names)))
     assert len(rec.of("result")) == 1
     assert rec.of("finished") == [(1, True)]
+
+
+def test_the_proposals_panel_counts_what_the_slider_shows(qtbot, window, image_folder):
+    open_and_wait(qtbot, window, image_folder)
+    give_scores(window.session, {"img0.png": [0.9, 0.5, 0.2]})
+    panel, slider = window.auto_ui.panel, window.auto_ui.slider
+    slider.set_threshold(0.4)
+    assert panel.summary.text().startswith("2 of 3 proposals shown · lowest 0.20 · 1 doubtful")
+    assert len(window.canvas.scene.shown_proposal_uids()) == 2
+    panel.buttons["accept_shown"].click()
+    rec = window.session.current_record()
+    assert len(rec.boxes) == 2 and [p.score for p in rec.proposals] == [0.2]
+    assert not panel.buttons["accept_shown"].isEnabled()
+    slider.set_threshold(0.1)
+    panel.buttons["reject_shown"].click()
+    assert rec.proposals == [] and panel.summary.text() == "No proposals on this image."
