@@ -29,13 +29,17 @@ class ProposalsPanel(QWidget):
         grid = QGridLayout()
         self.buttons: dict[str, QPushButton] = {}
         labels = {
-            "accept_shown": "Accept shown (Y)",
-            "reject_shown": "Reject shown",
-            "auto_annotate": "Auto-annotate (Ctrl+R)",
-            "next_doubtful": "Next doubtful (Shift+N)",
+            "accept_shown": ("Accept shown", "Accept every proposal shown on this image (Y)"),
+            "reject_shown": ("Reject shown", "Reject every proposal shown (Shift+Delete)"),
+            "auto_annotate": ("Auto-annotate", "Run the model on images not reviewed (Ctrl+R)"),
+            "next_doubtful": (
+                "Next doubtful",
+                "Next image with proposals scored 0.3–0.7 (Shift+N)",
+            ),
         }
-        for i, (name, text) in enumerate(labels.items()):
+        for i, (name, (text, tip)) in enumerate(labels.items()):
             button = QPushButton(text)
+            button.setToolTip(tip)
             button.clicked.connect(lambda _c=False, a=actions[name]: a())
             grid.addWidget(button, i // 2, i % 2)
             self.buttons[name] = button

@@ -19,7 +19,7 @@ class ConfidenceSlider(QWidget):
         self.slider.setRange(0, 100)
         self.slider.setSingleStep(1)
         self.slider.setPageStep(10)
-        self.slider.setFixedWidth(140)
+        self.slider.setMinimumWidth(80)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the canvas
         self.slider.setToolTip("Show proposals with at least this confidence (no re-run)")
         self.value_label = QLabel()
