@@ -61,6 +61,9 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "ema": (BACKBONE, {"ema_decay": 0.999}),
     "bf16": (BACKBONE, {"amp": "bf16"}),
     "gn": ({**BACKBONE, "backbone_norm": "gn"}, {}),
+    "anchors": ({**BACKBONE, "query_anchors": True}, {}),
+    "groups": ({**BACKBONE, "query_groups": 3}, {}),
+    "lr5e-4": (BACKBONE, {"lr": 5e-4, "lr_backbone": 5e-4, "warmup_iters": 50}),
     "dn-bf16": ({**BACKBONE, "dn_groups": 5}, {"amp": "bf16"}),
     "focal-bf16": (
         {**BACKBONE, "class_score": "sigmoid"},
@@ -69,7 +72,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "q30-bf16": ({**BACKBONE, "num_queries": 30}, {"amp": "bf16"}),
     "anchors-bf16": ({**BACKBONE, "query_anchors": True}, {"amp": "bf16"}),
     "anchors-dn-bf16": ({**BACKBONE, "query_anchors": True, "dn_groups": 5}, {"amp": "bf16"}),
-    "fast": (TINY_FAST_CHANGES, TINY_FAST_TRAIN),
+    "fast": (TINY_FAST_CHANGES, {**TINY_FAST_TRAIN, "amp": "bf16"}),
 }
 
 
@@ -112,30 +115,46 @@ def _train_config(args: argparse.Namespace, changes: dict[str, Any], out: Path) 
     if args.lr is not None:
         base = base.replace(lr=args.lr, lr_backbone=args.lr)
     return base.replace(
-        epochs=args.epochs, lr_drop=args.epochs, log_every=10**6, out_dir=str(out), **changes
+        epochs=args.epochs,
+        lr_drop=args.epochs,
+        log_every=10**6,
+        out_dir=str(out),
+        device=args.device,
+        **changes,
     )
 
 
-def _run(model, criterion, train, val, config: TrainConfig, minutes: float, marks, label: str):
-    """Trains for `minutes`; returns [(minutes, AP50)] of every evaluation and iterations/s."""
+def _run(model, criterion, train, val, config: TrainConfig, args, label: str):
+    """Trains for the budget; returns [(minutes, AP50)] of every evaluation and iterations/s.
+
+    With `--iters-per-minute R` the budget and the curve count iterations (R per minute, e.g.
+    measured on the CPU) instead of wall-clock time: to compare variants on another device.
+    """
     started = time.monotonic()
     curve: list[tuple[float, float]] = []
     iterations = [0]
+    rate = args.iters_per_minute
+
+    def now() -> float:
+        if rate:
+            return iterations[0] / rate
+        return (time.monotonic() - started) / 60
 
     def on_progress(event: dict) -> None:
         if event["event"] != "epoch":
             return
-        minute = (time.monotonic() - started) / 60
+        minute = now()
         ap50 = float((event.get("metrics") or {}).get("AP50", float("nan")))
         curve.append((minute, ap50))
         terms = event.get("losses") or {}
         print(f"  {label:10s} {minute:6.2f} min  epoch {event['epoch']:3d}  "
-              f"loss {event['loss']:7.3f}  ce {terms.get('loss_ce', 0):.3f}  giou {terms.get('loss_giou', 0):.3f}  "
-              f"l1 {terms.get('loss_bbox', 0):.3f}  AP50 {ap50:.3f}", flush=True)  # fmt: skip
+              f"loss {event['loss']:7.3f}  ce {terms.get('loss_ce', 0):.3f}  "
+              f"giou {terms.get('loss_giou', 0):.3f}  l1 {terms.get('loss_bbox', 0):.3f}  "
+              f"AP50 {ap50:.3f}", flush=True)  # fmt: skip
 
     def out_of_time() -> bool:
         iterations[0] += 1
-        return time.monotonic() - started > minutes * 60
+        return now() > args.minutes
 
     fit(model, criterion, train, val, config, on_progress=on_progress, should_stop=out_of_time)
     seconds = time.monotonic() - started
@@ -178,9 +197,8 @@ def scratch(args: argparse.Namespace) -> None:
             model = build_detr(model_config)
             print(f"{name}: {model_changes} {train_changes}", flush=True)
             curve, speed = _run(
-                model, build_criterion(model_config, config), train, val, config,
-                args.minutes, args.marks, name,
-            )  # fmt: skip
+                model, build_criterion(model_config, config), train, val, config, args, name
+            )
             rows.append(
                 (
                     name,
@@ -272,6 +290,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="folder to keep the generated data in")
     parser.add_argument("--keep", type=Path, help="scratch: keep each variant's run here")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--iters-per-minute", type=float, help="count iterations, not time")
     parser.add_argument("--model-set", nargs="*", default=[], help="ModelConfig key=value")
     parser.add_argument("--train-set", nargs="*", default=[], help="TrainConfig key=value")
     args = parser.parse_args()

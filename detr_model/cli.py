@@ -135,7 +135,8 @@ def _build_model(args: argparse.Namespace, class_names: list[str]):
 
     changes = {"num_queries": args.num_queries} if args.num_queries else {}
     if args.init == "none":
-        config = getattr(ModelConfig, args.preset)(num_classes=len(class_names))
+        preset = "tiny_fast" if args.preset == "tiny" else args.preset  # from scratch: fast tiny
+        config = getattr(ModelConfig, preset)(num_classes=len(class_names))
         return build_detr(config.replace(**changes))
     from detr_model.checkpoint import load_checkpoint
     from detr_model.download import resolve_model
@@ -153,20 +154,24 @@ def _build_model(args: argparse.Namespace, class_names: list[str]):
 
 
 def _train_config(args: argparse.Namespace):
-    from detr_model.train_config import TrainConfig
+    from detr_model.train_config import TINY_FAST_SIZE, TrainConfig
 
-    size = args.image_size or (256 if args.init == "none" and args.preset == "tiny" else None)
-    base = TrainConfig.small_images(size) if size else TrainConfig()
+    scratch_tiny = args.init == "none" and args.preset == "tiny"
+    size = args.image_size or (TINY_FAST_SIZE if scratch_tiny else None)
+    if scratch_tiny:
+        base = TrainConfig.tiny_fast(size)
+    else:
+        base = TrainConfig.small_images(size) if size else TrainConfig()
     changes = {
         "epochs": args.epochs,
-        "batch_size": args.batch_size,
+        "batch_size": args.batch_size or base.batch_size,
         "lr": args.lr if args.lr is not None else base.lr,
         "lr_backbone": args.lr_backbone if args.lr_backbone is not None else base.lr_backbone,
         "lr_drop": args.lr_drop or max(1, round(args.epochs * 2 / 3)),
         "num_workers": args.workers,
         "eval_every": args.eval_every,
         "device": args.device,
-        "amp": args.amp,
+        "amp": args.amp or base.amp,
         "seed": args.seed,
         "out_dir": str(args.out),
         "resume": str(args.resume) if args.resume else None,
@@ -394,7 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default="none", help="none | an official name (detr-r50, ...) | PATH")
     p.add_argument("--preset", choices=PRESETS, default="tiny", help="architecture for --init none")
     p.add_argument("--epochs", type=_positive, default=50)
-    p.add_argument("--batch-size", type=_positive, default=2)
+    p.add_argument(
+        "--batch-size", type=_positive, help="default 8 for tiny from scratch, otherwise 2"
+    )
     p.add_argument("--lr", type=float)
     p.add_argument("--lr-backbone", type=float)
     p.add_argument("--lr-drop", type=_positive, help="epochs before the lr drops (default 2/3)")
@@ -405,7 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=_positive, default=1)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="auto")
-    p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto")
+    p.add_argument(
+        "--amp",
+        choices=("auto", "bf16", "off"),
+        help="default: bf16 for tiny from scratch on a CPU with AMX/AVX-512-BF16, else auto",
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--resume", type=Path, help="a last.pt to continue")
     p.add_argument("--out", type=Path, required=True)

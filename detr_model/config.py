@@ -201,8 +201,9 @@ TINY_FAST_CHANGES: dict[str, Any] = {
     "backbone_norm": "bn",
     "feature_stride": 16,
     "train_stem": True,
-    "num_queries": 30,
     "dropout": 0.0,
+    "num_queries": 30,
+    "query_anchors": True,
     "dn_groups": 5,
 }
 """What `ModelConfig.tiny_fast` changes in `ModelConfig.tiny` (measured in docs/convergence.md)."""

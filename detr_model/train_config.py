@@ -10,6 +10,8 @@ from detr_model.data.transforms import PAPER_SCALES
 
 AMP_MODES = ("auto", "bf16", "off")
 LR_SCHEDULES = ("step", "cosine")
+TINY_FAST_SIZE = 128
+"""Training and evaluation side (px) of the tiny preset from scratch (TrainConfig.tiny_fast)."""
 DEVICES = ("auto", "cpu", "cuda")
 _INT_TUPLES = ("scales", "crop")
 
@@ -137,9 +139,11 @@ class TrainConfig:
         return base.replace(**changes)
 
     @classmethod
-    def tiny_fast(cls, size: int = 160, **changes: Any) -> TrainConfig:
+    def tiny_fast(cls, size: int = TINY_FAST_SIZE, **changes: Any) -> TrainConfig:
         """Returns the recipe that trains ModelConfig.tiny_fast fastest from scratch on images of
         about `size` px (measured in docs/convergence.md): one lr everywhere, light augmentation."""
+        from detr_model.inference_speedups import cpu_has_fast_bfloat16
+
         scales = tuple(range(max(32, size - 32), size + 1, 16))
         base = cls(
             scales=scales,
@@ -148,6 +152,7 @@ class TrainConfig:
             eval_size=size,
             batch_size=8,
             num_workers=0,
+            amp="bf16" if cpu_has_fast_bfloat16() else "auto",
             **TINY_FAST_TRAIN,
         )
         return base.replace(**changes)
@@ -180,8 +185,8 @@ class TrainConfig:
 
 
 TINY_FAST_TRAIN: dict[str, Any] = {
-    "lr": 2e-4,
-    "lr_backbone": 2e-4,
+    "lr": 4e-4,
+    "lr_backbone": 4e-4,
     "lr_schedule": "cosine",
     "warmup_iters": 100,
     "ema_decay": 0.999,
