@@ -225,7 +225,8 @@ def _finetune_once(ckpt, train, val, config: TrainConfig, marks: list[float]):
     new_ids = [cats[i] for i, n in enumerate(names) if n == "cross"]
     loader = DataLoader(val, batch_size=8, collate_fn=collate_fn)
     base_model = ckpt.build_model()
-    base_map = {i: cats[names.index(n)] for i, n in enumerate(ckpt.class_names) if n in names}
+    by_name = {n: cats[i] for i, n in enumerate(names) if i in cats}
+    base_map = {i: by_name[n] for i, n in enumerate(ckpt.class_names) if n in by_name}
     post = PostProcess(base_model.config.class_score)
     dets = predict_dataset(base_model, loader, postprocess=post, label_to_category=base_map)
     old_before = _ap50_by_class(val.coco(), dets, old_ids)
@@ -259,7 +260,8 @@ def finetune(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data or Path(tmp) / "ft_data"
         for lr in args.lrs:
-            config = _train_config(args, {"lr": lr, "lr_backbone": lr}, Path(tmp) / "run")
+            changes = {"lr": lr, "lr_backbone": lr, "amp": args.amp, **_pairs(args.train_set)}
+            config = _train_config(args, changes, Path(tmp) / "run")
             config = config.replace(epochs=10**4, lr_drop=10**4, ema_decay=0.0)
             train, val = _datasets(root, args, config, shapes)
             before, results = _finetune_once(ckpt, train, val, config, marks)
@@ -291,6 +293,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="scratch: keep each variant's run here")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--amp", default="bf16", help="finetune: amp mode")
     parser.add_argument("--iters-per-minute", type=float, help="count iterations, not time")
     parser.add_argument("--model-set", nargs="*", default=[], help="ModelConfig key=value")
     parser.add_argument("--train-set", nargs="*", default=[], help="TrainConfig key=value")
