@@ -21,6 +21,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, S
 
 from app.annotations.commands import SetProposals
 from app.annotations.model import ImageStatus
+from app.class_mapping import AskMapping, ClassMappings
 from app.model_registry import (
     META_MODEL_KEY,
     SETTINGS_DEVICE,
@@ -33,10 +34,7 @@ from app.model_registry import (
 )
 from app.proposal_review import (
     ClassMap,
-    map_by_name,
-    model_class_names,
     to_proposals,
-    unmapped_names,
 )
 from app.session import Session
 from app.workers.inference import (
@@ -50,11 +48,9 @@ from app.workers.inference import (
 
 log = logging.getLogger(__name__)
 
-META_CLASS_MAPS = "class_maps"  # project.meta: {model key: {model class: category id | None}}
 _orphan_threads: list[QThread] = []  # threads that did not stop in time: never destroyed running
 
 # Hooks the window provides (tests replace them).
-AskMapping = Callable[[list[str], ClassMap], "dict[str, int | str | None] | None"]
 AskModel = Callable[[], "ModelChoice | None"]
 Download = Callable[[ModelChoice], "ModelChoice | None"]
 
@@ -125,6 +121,7 @@ class AutoAnnotator(QObject):
         self.score_floor = DEFAULT_SCORE_FLOOR
         self.spec_options: dict[str, int] = {}  # ModelSpec fields (min_size, batch_size, …)
         self.device = device_setting(qsettings)
+        self.mappings = ClassMappings(session)
         self.choice: ModelChoice | None = None
         self.model_info: ModelInfo | None = None
         self.ask_mapping: AskMapping | None = None
@@ -262,58 +259,6 @@ class AutoAnnotator(QObject):
         assert self.choice is not None
         return replace(ModelSpec(self.choice.path, self.device), **self.spec_options)
 
-    # ----- class mapping -------------------------------------------------------------------
-
-    def class_map(self, model_key: str) -> ClassMap:
-        """Return the remembered mapping of a model's classes to project category ids."""
-        project = self.session.project
-        maps = project.meta.get(META_CLASS_MAPS, {}) if project else {}
-        found = maps.get(model_key, {}) if isinstance(maps, dict) else {}
-        return dict(found) if isinstance(found, dict) else {}
-
-    def ensure_mapping(
-        self, class_names: list[str] | tuple[str, ...], model_key: str
-    ) -> ClassMap | None:
-        """Return a complete mapping for the model's classes, asking the user for new ones.
-
-        Classes named like project classes map to them without a question. Returns None when
-        the user cancels the mapping dialog.
-        """
-        project = self.session.project
-        assert project is not None
-        names = model_class_names(class_names)
-        mapping = self.class_map(model_key)
-        missing = unmapped_names(names, mapping, project)
-        if not missing:
-            return mapping
-        by_name = map_by_name(missing, project)
-        if by_name is None:
-            if self.ask_mapping is None:
-                return None
-            answer = self.ask_mapping(missing, mapping)
-            if answer is None:
-                return None
-            by_name = {}
-            for name, target in answer.items():
-                if isinstance(target, str):  # a new class
-                    cat = project.category_by_name(target) or self.session.add_category(target)
-                    by_name[name] = cat.id if cat is not None else None
-                else:
-                    by_name[name] = target
-            by_name.update({n: None for n in missing if n not in by_name})
-        mapping.update(by_name)
-        self.save_mapping(model_key, mapping)
-        return mapping
-
-    def save_mapping(self, model_key: str, mapping: ClassMap) -> None:
-        """Remember a model's class mapping in the project."""
-        project = self.session.project
-        if project is None:
-            return
-        maps = dict(project.meta.get(META_CLASS_MAPS) or {})
-        maps[model_key] = dict(mapping)
-        self.session.set_meta(META_CLASS_MAPS, maps)
-
     # ----- worker thread -------------------------------------------------------------------
 
     def _ensure_worker(self) -> None:
@@ -369,7 +314,11 @@ class AutoAnnotator(QObject):
             return
         project = self.session.project
         assert self.choice is not None
-        mapping = self.ensure_mapping(info.class_names, self.choice.key) if project else None
+        mapping = (
+            self.mappings.ensure(info.class_names, self.choice.key, self.ask_mapping)
+            if project
+            else None
+        )
         if mapping is None or not any(v is not None for v in mapping.values()):
             why = "no model class is mapped to a project class" if mapping else "cancelled"
             self.session.message.emit(f"Auto-annotate not started: {why}")
@@ -412,7 +361,7 @@ class AutoAnnotator(QObject):
     @Slot(str)
     def _on_failed(self, message: str) -> None:
         log.warning("auto-annotate failed: %s", message)
-        if self._pending is not None:  # the model did not load: the run never started
+        if self._progress.loading:  # the model did not load: the run never started
             self._pending = None
             self._end_run(0, cancelled=False)
         self.run_failed.emit(message)

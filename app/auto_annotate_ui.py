@@ -97,10 +97,10 @@ class AutoAnnotateUI(QObject):
             self.window.session.message.emit("Run auto-annotate once to load the model first")
             return
         names = model_class_names(c.model_info.class_names)
-        mapping = c.class_map(c.choice.key)
+        mapping = c.mappings.get(c.choice.key)
         answer = ask_class_mapping(self.window, c.choice.label, names, project.categories, mapping)
         if answer is not None:
-            c.save_mapping(c.choice.key, self._resolve(answer))
+            c.mappings.save(c.choice.key, c.mappings.resolve_answer(answer))
 
     def show_failure(self, message: str) -> None:
         """Show why auto-annotate failed (the model did not load, or a run broke off)."""
@@ -133,18 +133,6 @@ class AutoAnnotateUI(QObject):
         project = self.window.session.project
         label = self.controller.choice.label if self.controller.choice else "this model"
         return ask_class_mapping(self.window, label, missing, project.categories, mapping)
-
-    def _resolve(self, answer: dict) -> ClassMap:
-        """Return the answer with new class names turned into created categories' ids."""
-        session = self.window.session
-        mapping: ClassMap = {}
-        for name, target in answer.items():
-            if isinstance(target, str):
-                cat = session.project.category_by_name(target) or session.add_category(target)
-                mapping[name] = cat.id if cat is not None else None
-            else:
-                mapping[name] = target
-        return mapping
 
     # ----- view updates --------------------------------------------------------------------
 

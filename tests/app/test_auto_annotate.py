@@ -102,8 +102,14 @@ def test_results_stay_out_of_the_undo_history(qtbot, window, folder, checkpoint)
 def test_cancel_stops_early_and_keeps_the_results_so_far(qtbot, window, folder, checkpoint):
     auto = prepare(qtbot, window, folder, checkpoint)
     auto.predictor_factory = slow_factory(0.3)
-    auto.progress_changed.connect(lambda p: auto.cancel() if p.done == 1 else None)
+    status = window.auto_ui.run_status
+    shown = []
+    auto.progress_changed.connect(lambda p: shown.append((status.isVisible(), status.label.text())))
+    auto.progress_changed.connect(lambda p: status.cancel_button.click() if p.done == 1 else None)
     done, cancelled = run_and_wait(qtbot, auto, auto.run_unreviewed)
+    assert (True, "Loading the model…") in shown
+    assert any(visible and text.startswith("1/5 · ") and "img/s" in text and "left" in text
+               for visible, text in shown)  # fmt: skip
     assert cancelled
     assert 1 <= done < 5
     with_proposals = [r.path for r in window.session.project.images if r.proposals]

@@ -54,6 +54,10 @@ def test_model_classes_drop_na_slots_and_map_to_same_named_classes(tmp_path):
     person = project.add_category("Person")
     names = model_class_names(["N/A", "person", "N/A", "car", "person"])
     assert names == ["person", "car"]
+    from detr_model.coco_classes import COCO_CLASSES
+
+    coco = model_class_names(COCO_CLASSES)
+    assert len(COCO_CLASSES) == 91 and len(coco) == 80 and coco[0] == "person"
     assert map_by_name(names, project) is None  # "car" has no class
     assert map_by_name(["person"], project) == {"person": person.id}
     assert unmapped_names(names, {"person": person.id, "car": None}, project) == []
