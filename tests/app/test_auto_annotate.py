@@ -320,3 +320,49 @@ def test_opening_another_folder_during_a_run_drops_its_late_results(
         window.open_path(other)
     qtbot.wait(300)  # anything still queued from the old run arrives now
     assert all(not r.proposals for r in window.session.project.images)
+
+
+def answer_next_dialog(qtbot, kind, handle) -> list:
+    """Answer the next modal dialog of type `kind` with `handle(dialog)` once it shows."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    seen = []
+
+    def poll() -> None:
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, kind):
+            seen.append(dialog)
+            handle(dialog)
+        else:
+            QTimer.singleShot(20, poll)
+
+    QTimer.singleShot(20, poll)
+    return seen
+
+
+def test_the_real_picker_and_mapping_dialogs_drive_a_run(qtbot, window, folder, checkpoint):
+    from app.dialogs.class_mapping_dialog import ClassMappingDialog
+    from app.dialogs.model_dialog import ModelDialog
+
+    open_and_wait(qtbot, window, folder)
+    auto = window.auto
+    auto.spec_options = dict(SMALL)
+    auto.score_floor = 0.0
+
+    def pick(dialog: ModelDialog) -> None:
+        dialog.add_file(checkpoint)
+        dialog.device_box.setCurrentIndex(dialog.device_box.findData("cpu"))
+        dialog.accept()
+
+    picked = answer_next_dialog(qtbot, ModelDialog, pick)
+    choice = window.auto_ui.choose_model()
+    assert picked and choice is not None and choice.path == str(checkpoint.resolve())
+    assert auto.device == "cpu"
+    assert window.settings.q.value("models/recent_files") in ([choice.path], choice.path)
+    mapped = answer_next_dialog(qtbot, ClassMappingDialog, lambda d: d.accept())
+    with qtbot.waitSignal(auto.run_finished, timeout=RUN_TIMEOUT_MS):
+        window.actions["auto_annotate"].trigger()
+    assert mapped  # an empty project: every model class becomes a new class
+    assert [c.name for c in window.session.project.categories] == CLASS_NAMES
+    assert all(r.proposals for r in window.session.project.images)
