@@ -96,6 +96,7 @@ class InferenceWorker(QObject):
         self._factory = predictor_factory or _load_predictor
         self._predictor: Any = None
         self._spec: ModelSpec | None = None
+        self._done = 0  # images finished (or skipped) in the current run
 
     # ----- model -----------------------------------------------------------------------------
 
@@ -156,19 +157,18 @@ class InferenceWorker(QObject):
             self.finished.emit(0, False)
             return
         self.started.emit(total)
-        done = 0
+        self._done = 0
         try:
-            done = self._run(job)
-        except Exception as exc:  # a model error ends the run with a message
+            self._run(job)
+        except Exception as exc:  # a model error ends the run with a message; results stay
             log.exception("inference failed")
             self.failed.emit(f"{Path(self._spec.path).name if self._spec else 'model'}: {exc}")
-        self.finished.emit(done, self.cancel.is_set())
+        self.finished.emit(self._done, self.cancel.is_set())
 
-    def _run(self, job: InferenceJob) -> int:
+    def _run(self, job: InferenceJob) -> None:
         predictor = self._predictor
         total = len(job.images)
         batch_size = max(1, int(getattr(predictor, "batch_size", 1)))
-        done = 0
         pending: deque[tuple[str, str, Future]] = deque()
         queue = iter(job.images)
         with ThreadPoolExecutor(
@@ -192,19 +192,18 @@ class InferenceWorker(QObject):
                     try:
                         batch.append((key, future.result()))
                     except Exception as exc:  # a broken image is skipped, the run goes on
-                        done += 1
+                        self._done += 1
                         self.image_failed.emit(key, _describe_image_error(path, exc))
-                        self.progress.emit(done, total, f"skipped {key}")
+                        self.progress.emit(self._done, total, f"skipped {key}")
                 if not batch:
                     continue
                 found = predictor.predict([p for _, p in batch], score_threshold=job.score_floor)
                 for (key, prepared), det in zip(batch, found, strict=True):
-                    done += 1
+                    self._done += 1
                     self.result.emit(key, to_image_result(key, prepared, det))
-                    self.progress.emit(done, total, key)
+                    self.progress.emit(self._done, total, key)
             for _, _, future in pending:
                 future.cancel()
-        return done
 
 
 def lower_thread_priority() -> None:

@@ -195,3 +195,29 @@ def test_the_proposals_panel_counts_what_the_slider_shows(qtbot, window, image_f
     slider.set_threshold(0.1)
     panel.buttons["reject_shown"].click()
     assert rec.proposals == [] and panel.summary.text() == "No proposals on this image."
+
+
+def test_a_model_error_mid_run_is_reported_and_keeps_what_was_done(qtbot, tmp_path, tiny):
+    names = write_noise_images(tmp_path / "imgs", count=4)
+    calls = []
+
+    def factory(spec):
+        predictor = _load_predictor(spec)
+        predict = predictor.predict
+
+        def flaky(images, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("CUDA out of memory")
+            return predict(images, **kwargs)
+
+        predictor.predict = flaky
+        return predictor
+
+    worker = InferenceWorker(factory)
+    rec = Recorder(worker)
+    worker.load(ModelSpec(str(tiny), "cpu", **SMALL))
+    worker.run(InferenceJob(tuple((n, str(tmp_path / "imgs" / n)) for n in names)))
+    assert [k for k, _ in rec.of("result")] == ["img0.png"]
+    assert rec.of("failed") == [("tiny.pth: CUDA out of memory",)]
+    assert rec.of("finished") == [(1, False)]
