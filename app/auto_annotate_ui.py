@@ -55,6 +55,7 @@ class AutoAnnotateUI(QObject):
         c.model_changed.connect(lambda _choice: self._show_model())
         c.device_changed.connect(lambda _device: self._show_model())
         c.run_failed.connect(self.show_failure)
+        c.run_finished.connect(lambda *_: self._refresh_list())
         window.session.project_opened.connect(self._show_model)
 
     def install(self, statusbar: QStatusBar) -> None:
@@ -139,6 +140,12 @@ class AutoAnnotateUI(QObject):
     def _on_threshold(self, value: float) -> None:
         self.window.canvas.set_proposal_threshold(value)
         self.window.settings.q.setValue(SETTINGS_THRESHOLD, value)
+
+    def _refresh_list(self) -> None:
+        """Re-apply the image list's filter and order: the run changed the scores."""
+        model = self.window.image_list.model
+        if model.filter_name() != "All images" or model.sort_name() != "Folder order":
+            model.rebuild()
 
     def _on_running(self, running: bool) -> None:
         actions = self.window.actions

@@ -76,6 +76,9 @@ class ImageListModel(QStringListModel):
     def filter_name(self) -> str:
         return self._filter_name
 
+    def sort_name(self) -> str:
+        return self._sort_name
+
     def set_sort(self, name: str) -> None:
         """Order the shown images by a key from SORTS."""
         if name not in SORTS:

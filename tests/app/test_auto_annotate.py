@@ -60,6 +60,7 @@ def test_a_run_puts_proposals_on_every_image_and_progress_reaches_total(
     qtbot, window, folder, checkpoint
 ):
     auto = prepare(qtbot, window, folder, checkpoint)
+    window.image_list.sort_box.setCurrentText("Least confident first")
     seen = []
     auto.progress_changed.connect(lambda p: seen.append((p.done, p.total)))
     done, cancelled = run_and_wait(qtbot, auto, auto.run_unreviewed)
@@ -75,6 +76,11 @@ def test_a_run_puts_proposals_on_every_image_and_progress_reaches_total(
             assert 0 <= p.x1 < p.x2 <= 96 and 0 <= p.y1 < p.y2 <= 64
             assert project.category(p.category_id).name in CLASS_NAMES
     assert [c.name for c in project.categories] == CLASS_NAMES  # "add all" mapping
+    lowest = [
+        min(p.score for p in project.image(path).proposals)
+        for path in window.image_list.model.paths()
+    ]
+    assert lowest == sorted(lowest)  # the list was re-sorted when the run ended
     assert auto.model_info.device == "cpu"
     assert "CPU" in window.auto_ui.device_label.text()
     assert not window.auto_ui.run_status.isVisible()
