@@ -6,15 +6,15 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QApplication, QMenu, QMenuBar, QStyle, QToolBar
 
+from app.resource_paths import icon_path
+
 log = logging.getLogger(__name__)
 
-ICON_DIR = Path(__file__).resolve().parents[1] / "resources" / "icons"
 MENUS = ("File", "Edit", "View", "Image", "Model", "Help")
 
 
@@ -24,7 +24,7 @@ class ActionSpec:
 
     `handler` is a dotted attribute path resolved on the window (e.g. "session.undo");
     None marks a key handled by a widget itself, listed only in the shortcut help.
-    `icon` is "std:<QStyle.StandardPixmap name>" or the name of an SVG in resources/icons.
+    `icon` is "std:<QStyle.StandardPixmap name>" or the name of an SVG in app/resources/icons.
     """
 
     id: str
@@ -101,7 +101,7 @@ def icon_for(name: str | None) -> QIcon:
     if name.startswith("std:"):
         style = QApplication.style()
         return style.standardIcon(getattr(QStyle.StandardPixmap, name[4:]))
-    path = ICON_DIR / f"{name}.svg"
+    path = icon_path(name)
     if not path.exists():
         log.debug("no icon %s", path)
         return QIcon()

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.resource_paths import DEMO_MODEL_PATH
+
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_MODEL_PATH = ROOT / "resources" / "models" / "demo.pth"
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 META_MODEL_KEY = "model"  # project.meta: key of the model used last in this project
 SETTINGS_MODEL_KEY = "models/last"
