@@ -1,0 +1,74 @@
+"""A fake training child for the runner tests: prints the CLI's JSON lines, then behaves as told.
+
+Usage: python fake_train.py MODE [CLI arguments…]; MODE is ok | crash | error | stoppable |
+stubborn. It writes best.pt/last.pt (a few bytes) into the folder after --out when it has one.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+FAKE_CHILD = r'''
+import json, signal, sys, time
+from pathlib import Path
+
+mode, args = sys.argv[1], sys.argv[2:]
+out = Path(args[args.index("--out") + 1]) if "--out" in args else None
+stop = []
+
+def emit(**event):
+    print(json.dumps(event), flush=True)
+
+def save():
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "last.pt").write_bytes(b"last")
+        (out / "best.pt").write_bytes(b"best")
+
+if mode == "stoppable":
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+elif mode == "stubborn":
+    signal.signal(signal.SIGTERM, lambda *a: None)
+emit(event="start", images=3, val_images=1, class_names=["circle"], model={}, train_config={})
+print("a log line on stderr", file=sys.stderr, flush=True)
+print("not json on stdout", flush=True)
+for epoch in (1, 2):
+    for i in (1, 2):
+        emit(event="iteration", epoch=epoch, epochs=2, iteration=i, iterations=2,
+             loss=3.0 / (epoch + i), losses={"loss_ce": 1.0, "loss_bbox": 0.5, "loss_giou": 0.4},
+             lr=1e-4, eta_s=1.0)
+    save()
+    emit(event="epoch", epoch=epoch, epochs=2, loss=2.0 / epoch,
+         losses={"loss_ce": 1.0, "loss_bbox": 0.5, "loss_giou": 0.4}, lr=1e-4,
+         metrics={"AP": 0.1 * epoch, "AP50": 0.2 * epoch}, time_s=0.1, eta_s=0.0,
+         checkpoint=str(out / "last.pt") if out else None)
+    if mode in ("stoppable", "stubborn"):
+        for _ in range(600):
+            if stop:
+                emit(event="done", stopped=True, best_checkpoint=str(out / "best.pt"),
+                     last_checkpoint=str(out / "last.pt"), epochs_done=epoch, time_s=0.5)
+                sys.exit(0)
+            time.sleep(0.05)
+if mode == "crash":
+    print("Traceback: something broke in the child", file=sys.stderr, flush=True)
+    import os
+    os.abort()
+if mode == "error":
+    emit(event="error", error="loss is NaN at epoch 2")
+    sys.exit(1)
+emit(event="done", stopped=False, best_checkpoint=str(out / "best.pt") if out else None,
+     last_checkpoint=str(out / "last.pt") if out else None, epochs_done=2, time_s=0.5)
+'''
+
+
+def fake_child(folder: Path) -> Path:
+    """Write the fake child script into `folder` and return its path."""
+    path = folder / "fake_train.py"
+    path.write_text(FAKE_CHILD, encoding="utf-8")
+    return path
+
+
+def fake_command(script: Path, mode: str):
+    """Return a controller `command` that starts the fake child in `mode` with the CLI args."""
+    return lambda args: [sys.executable, str(script), mode, *args]
