@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-FAKE_CHILD = r'''
+FAKE_CHILD = r"""
 import json, signal, sys, time
 from pathlib import Path
 
@@ -59,7 +59,7 @@ if mode == "error":
     sys.exit(1)
 emit(event="done", stopped=False, best_checkpoint=str(out / "best.pt") if out else None,
      last_checkpoint=str(out / "last.pt") if out else None, epochs_done=2, time_s=0.5)
-'''
+"""
 
 
 def fake_child(folder: Path) -> Path:
