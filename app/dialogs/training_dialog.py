@@ -1,0 +1,349 @@
+"""The training dialog: settings, progress, live loss and AP curves, log, cancel, use the model.
+
+A view of the `TrainingController`: closing the dialog only hides it, training goes on, and a
+dialog opened later redraws everything from the controller's record of the run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.model_registry import project_choices
+from app.training_controller import TrainingController
+from app.training_snapshot import (
+    FEW_BOXES,
+    IMAGE_SIZES,
+    TrainSettings,
+    reviewed_class_counts,
+    reviewed_count,
+    validation_count,
+)
+from app.workers.training import TrainingResult
+
+LOSS_PARTS = (("loss", "total"), ("loss_ce", "class (CE)"), ("loss_bbox", "L1"), ("loss_giou", "GIoU"))  # fmt: skip
+VAL_CHOICES = (("Automatic", None), ("None", 0.0), ("10 %", 0.1), ("20 %", 0.2), ("30 %", 0.3))
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def duration(seconds: float | None) -> str:
+    """Return seconds as "m:ss" or "h:mm:ss" ("?" when unknown)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class TrainingDialog(QDialog):
+    """Settings and live view of the project's training run."""
+
+    def __init__(self, controller: TrainingController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setWindowTitle("Train Model")
+        self.setModal(False)
+        self.resize(900, 720)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._settings_box())
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
+        self.status_label = QLabel("Ready")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.status_label)
+        from app.widgets.loss_plot import LossPlot
+
+        self.loss_plot = LossPlot("Training loss", log_y=True, x_label="epoch")
+        for _key, name in LOSS_PARTS:
+            self.loss_plot.add_series(name)
+        self._loss_names = dict(LOSS_PARTS)
+        self.ap_plot = LossPlot("Validation", x_label="epoch")
+        self.ap_plot.add_series("AP")
+        self.ap_plot.add_series("AP50")
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(self.ap_plot)
+        plots.setStretchFactor(0, 3)
+        plots.setStretchFactor(1, 2)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(2000)
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        lower = QSplitter(Qt.Orientation.Vertical)
+        lower.addWidget(plots)
+        lower.addWidget(self.log_view)
+        lower.setStretchFactor(0, 3)
+        lower.setStretchFactor(1, 1)
+        layout.addWidget(lower, 1)
+        layout.addLayout(self._buttons())
+        c = controller
+        c.state_changed.connect(self._on_state)
+        c.started.connect(self._on_started)
+        c.progress.connect(self._on_progress)
+        c.epoch.connect(self._on_epoch)
+        c.log.connect(self.log_view.appendPlainText)
+        c.failed.connect(self._on_failed)
+        c.model_registered.connect(self._on_registered)
+        self.replay()
+
+    # ----- building ------------------------------------------------------------------------
+
+    def _settings_box(self) -> QGroupBox:
+        box = QGroupBox("Settings")
+        form = QFormLayout(box)
+        self.base_combo = QComboBox()
+        self.data_label = QLabel()
+        self.data_label.setWordWrap(True)
+        self.warning_label = QLabel()
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #b35900")
+        self.val_combo = QComboBox()
+        for text, value in VAL_CHOICES:
+            self.val_combo.addItem(text, value)
+        self.val_combo.currentIndexChanged.connect(self.refresh_data)
+        d = TrainSettings()
+        self.epochs_spin = _spin(1, 2000, d.epochs)
+        self.batch_spin = _spin(1, 256, d.batch_size)
+        self.size_combo = QComboBox()
+        for name, px in IMAGE_SIZES.items():
+            self.size_combo.addItem(f"{name.capitalize()} ({px} px)", px)
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(6)
+        self.lr_spin.setRange(0.0, 0.1)
+        self.lr_spin.setSingleStep(1e-5)
+        self.lr_spin.setSpecialValueText("recipe default")
+        self.freeze_check = QCheckBox("Freeze the backbone (faster, less memory)")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        row = QHBoxLayout()
+        for label, widget in (
+            ("Epochs", self.epochs_spin),
+            ("Batch", self.batch_spin),
+            ("Images", self.size_combo),
+            ("Device", self.device_combo),
+        ):
+            row.addWidget(QLabel(label))
+            row.addWidget(widget)
+        row.addStretch(1)
+        form.addRow("Start from", self.base_combo)
+        form.addRow("Training data", self.data_label)
+        form.addRow("", self.warning_label)
+        form.addRow("Validation", self.val_combo)
+        form.addRow("", row)
+        form.addRow("Learning rate", self.lr_spin)
+        form.addRow("", self.freeze_check)
+        self.settings_box = box
+        return box
+
+    def _buttons(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel Training")
+        self.use_button = QPushButton("Use This Model")
+        self.reannotate_button = QPushButton("Re-annotate Unreviewed Images")
+        self.close_button = QPushButton("Close")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.controller.cancel)
+        self.use_button.clicked.connect(self.controller.use_model)
+        self.reannotate_button.clicked.connect(self.controller.reannotate)
+        self.close_button.clicked.connect(self.close)
+        for b in (self.start_button, self.cancel_button, self.use_button, self.reannotate_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        row.addWidget(self.close_button)
+        return row
+
+    # ----- settings ------------------------------------------------------------------------
+
+    def fill_bases(self) -> None:
+        """List the models to start from: scratch, the model in use, earlier versions."""
+        self.base_combo.clear()
+        path, label = self.controller.default_base()
+        self.base_combo.addItem(TrainSettings.base_label, ("", TrainSettings.base_label))
+        if path:
+            self.base_combo.addItem(f"Model in use: {label}", (path, label))
+        for choice in project_choices(self.controller.models_dir()):
+            if choice.path != path:
+                self.base_combo.addItem(choice.label, (choice.path, choice.label))
+        self.base_combo.setCurrentIndex(1 if path else 0)
+
+    def refresh_data(self) -> None:
+        """Show the reviewed images, boxes per class and a warning for rare classes."""
+        project = self.controller.session.project
+        if project is None:
+            self.data_label.setText("No folder is open")
+            self.warning_label.setText("")
+            return
+        n = reviewed_count(project)
+        counts = reviewed_class_counts(project)
+        n_val = validation_count(n, self.val_combo.currentData())
+        per_class = ", ".join(f"{name} {k}" for name, k in counts.items()) or "no classes"
+        self.data_label.setText(
+            f"{n} reviewed images ({n - n_val if n else 0} train, {n_val} validation) · "
+            f"boxes: {per_class}"
+        )
+        few = [name for name, k in counts.items() if k < FEW_BOXES]
+        warning = ""
+        if n == 0:
+            warning = "Mark images reviewed (Space) to train on them."
+        elif few:
+            warning = f"Few boxes (< {FEW_BOXES}) for: {', '.join(few)}; expect weak results."
+        self.warning_label.setText(warning)
+        self.warning_label.setVisible(bool(warning))
+
+    def settings(self) -> TrainSettings:
+        """Return the settings the fields show."""
+        base, label = self.base_combo.currentData() or ("", TrainSettings.base_label)
+        lr = self.lr_spin.value()
+        return TrainSettings(
+            base=base,
+            base_label=label,
+            epochs=self.epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            image_size=int(self.size_combo.currentData()),
+            val_fraction=self.val_combo.currentData(),
+            lr=lr if lr > 0 else None,
+            freeze_backbone=self.freeze_check.isChecked(),
+            device=self.device_combo.currentText(),
+        )
+
+    def start(self) -> bool:
+        """Start training with the shown settings; True if it started."""
+        self.clear_view()
+        return self.controller.start(self.settings())
+
+    def showEvent(self, event) -> None:
+        if not self.controller.is_running():
+            self.fill_bases()
+            self.refresh_data()
+        super().showEvent(event)
+
+    # ----- live view -----------------------------------------------------------------------
+
+    def clear_view(self) -> None:
+        """Empty the plots, the log and the progress."""
+        self.loss_plot.clear()
+        self.ap_plot.clear()
+        self.log_view.clear()
+        self.progress_bar.setValue(0)
+
+    def replay(self) -> None:
+        """Redraw the controller's run so far (a dialog opened during or after training)."""
+        c = self.controller
+        self.clear_view()
+        for line in c.log_lines:
+            self.log_view.appendPlainText(line)
+        for event in c.iterations:
+            self._on_progress(event)
+        for event in c.epochs:
+            self._on_epoch(event)
+        self._on_state(c.state)
+
+    def _on_state(self, state: str) -> None:
+        running = state == "running"
+        self.settings_box.setEnabled(not running)
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        has_model = self.controller.new_model is not None and not running
+        self.use_button.setEnabled(has_model)
+        self.reannotate_button.setEnabled(has_model)
+        if state == "running" and not self.controller.iterations:
+            self.status_label.setText("Starting the training process…")
+        elif state == "finished":
+            self.progress_bar.setValue(self.progress_bar.maximum())
+            self._show_result("Finished")
+        elif state == "cancelled":
+            self._show_result("Cancelled")
+        elif state == "failed":
+            first = (self.controller.error or "failed").splitlines()[0]
+            self.status_label.setText(f"Training failed: {first}. The model in use is unchanged.")
+
+    def _show_result(self, verb: str) -> None:
+        model = self.controller.new_model
+        result: TrainingResult | None = self.controller.result
+        took = f" in {duration(result.time_s)}" if result is not None and result.time_s else ""
+        if model is None:
+            self.status_label.setText(f"{verb}{took}: no model was saved")
+            return
+        metrics = f" ({model.details})" if model.details else ""
+        self.status_label.setText(
+            f"{verb}{took}. New model: {model.label}{metrics}. "
+            "Use it for auto-annotate, and re-annotate the images not yet reviewed?"
+        )
+
+    def _on_started(self, event: dict[str, Any]) -> None:
+        self.status_label.setText(
+            f"Training on {event.get('images', '?')} images "
+            f"({event.get('val_images', 0)} for validation)…"
+        )
+
+    def _on_progress(self, event: dict[str, Any]) -> None:
+        epoch, epochs = int(event.get("epoch", 1)), max(int(event.get("epochs", 1)), 1)
+        i, n = int(event.get("iteration", 0)), max(int(event.get("iterations", 1)), 1)
+        x = epoch - 1 + i / n
+        self.progress_bar.setValue(int(self.progress_bar.maximum() * min(x / epochs, 1.0)))
+        losses = {"loss": event.get("loss"), **(event.get("losses") or {})}
+        for key, name in self._loss_names.items():
+            value = losses.get(key)
+            if isinstance(value, (int, float)):
+                self.loss_plot.add_point(name, x, float(value))
+        loss = event.get("loss")
+        loss_text = f" · loss {loss:.4f}" if isinstance(loss, (int, float)) else ""
+        self.status_label.setText(
+            f"Epoch {epoch}/{epochs} · iteration {i}/{n}{loss_text} · "
+            f"{duration(event.get('eta_s'))} left"
+        )
+
+    def _on_epoch(self, event: dict[str, Any]) -> None:
+        metrics = event.get("metrics") or {}
+        for key in ("AP", "AP50"):
+            value = metrics.get(key)
+            if isinstance(value, (int, float)):
+                self.ap_plot.add_point(key, float(event.get("epoch", 0)), float(value))
+
+    def _on_failed(self, message: str) -> None:
+        self._on_state("failed")
+
+    def _on_registered(self, _choice: object) -> None:
+        self._on_state(self.controller.state)
+
+
+def _spin(low: int, high: int, value: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setValue(value)
+    return spin
+
+
+def show_training_dialog(window: Any) -> TrainingDialog:
+    """Show the window's training dialog (made once, then reused); return it."""
+    dialog = getattr(window, "training_dialog", None)
+    if dialog is None:
+        dialog = TrainingDialog(window.training, window)
+        window.training_dialog = dialog
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
+    return dialog

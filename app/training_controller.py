@@ -1,0 +1,270 @@
+"""The training controller: owns the training run across dialog close/reopen, registers results.
+
+It freezes the reviewed images into a snapshot, starts the `TrainingRunner`, keeps every event
+of the run (so a reopened dialog redraws its curves), and on success copies the best checkpoint
+to `<project>/.detr-studio/models/<name>.pt` with `<name>.json` beside it (metrics, settings,
+history): the model picker lists it as "Fine-tuned: <name>.pt". `use_model()` swaps it into
+auto-annotate in place; `reannotate()` runs it on the images not yet reviewed. A failed run
+registers nothing and leaves the model in use as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.annotations.atomic import atomic_write_text
+from app.auto_annotate import AutoAnnotator
+from app.model_registry import ModelChoice, choice_for_key, project_models_dir
+from app.session import Session
+from app.training_snapshot import Snapshot, TrainSettings, cli_arguments, write_snapshot
+from app.workers.training import TrainingResult, TrainingRunner, train_command
+
+log = logging.getLogger(__name__)
+
+MAX_ITERATION_EVENTS = 20000  # kept for redrawing the curves of a reopened dialog
+
+
+class TrainingController(QObject):
+    """Starts, watches and concludes training runs of the session's project."""
+
+    state_changed = Signal(str)  # "idle" | "running" | "finished" | "failed" | "cancelled"
+    started = Signal(dict)
+    progress = Signal(dict)
+    epoch = Signal(dict)
+    log = Signal(str)
+    failed = Signal(str)
+    model_registered = Signal(object)  # ModelChoice of the new version
+
+    def __init__(
+        self,
+        session: Session,
+        auto: AutoAnnotator | None = None,
+        parent: QObject | None = None,
+        *,
+        command: Any = None,
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.auto = auto
+        self.command = command or train_command  # args -> argv; tests start a fake child
+        self.runner = TrainingRunner(self)
+        self.state = "idle"
+        self.settings: TrainSettings | None = None
+        self.snapshot: Snapshot | None = None
+        self.start_event: dict[str, Any] = {}
+        self.iterations: list[dict[str, Any]] = []
+        self.epochs: list[dict[str, Any]] = []
+        self.log_lines: list[str] = []
+        self.error = ""
+        self.result: TrainingResult | None = None
+        self.new_model: ModelChoice | None = None
+        self._project: object = None
+        r = self.runner
+        r.started.connect(self._on_started)
+        r.progress.connect(self._on_progress)
+        r.epoch.connect(self._on_epoch)
+        r.log.connect(self._on_log)
+        r.failed.connect(self._on_failed)
+        r.finished.connect(self._on_finished)
+
+    # ----- where things go -----------------------------------------------------------------
+
+    def models_dir(self) -> Path | None:
+        """Return the project's folder of fine-tuned models."""
+        project = self.session.project
+        return project_models_dir(self.session.project_file, project.root if project else None)
+
+    def training_dir(self) -> Path | None:
+        """Return the project's folder of training runs."""
+        models = self.models_dir()
+        return models.parent / "training" if models is not None else None
+
+    def is_running(self) -> bool:
+        """Return True while a training child process runs."""
+        return self.runner.is_running()
+
+    def default_base(self) -> tuple[str, str]:
+        """Return (checkpoint path, label) of the model to start from: the one in use when it
+        is a local, small model (demo, fine-tuned, file); else ("", scratch label)."""
+        choice = self.auto.current_choice() if self.auto is not None else None
+        if choice is not None and choice.path and choice.kind in ("demo", "project", "file"):
+            return choice.path, choice.label
+        return "", TrainSettings.base_label
+
+    # ----- control -------------------------------------------------------------------------
+
+    def start(self, settings: TrainSettings) -> bool:
+        """Freeze the reviewed images and start training; False (with a message) if it cannot."""
+        project = self.session.project
+        if self.is_running():
+            self._message("Training is already running")
+            return False
+        training = self.training_dir()
+        if project is None or training is None:
+            self._message("Open an image folder first")
+            return False
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = _unique(training / f"run-{stamp}")
+        try:
+            snapshot = write_snapshot(project, run_dir, settings)
+        except (OSError, ValueError) as exc:
+            self._message(str(exc))
+            self.error = str(exc)
+            self._set_state("failed")
+            self.failed.emit(str(exc))
+            return False
+        self.settings, self.snapshot = settings, snapshot
+        self.start_event, self.iterations, self.epochs, self.log_lines = {}, [], [], []
+        self.error, self.result, self.new_model = "", None, None
+        self._project = project
+        argv = self.command(cli_arguments(snapshot, settings))
+        self._on_log(
+            f"Snapshot: {snapshot.train_images} training and {snapshot.val_images} validation "
+            f"images, classes {', '.join(snapshot.class_names)}"
+        )
+        self._on_log(f"Starting from: {settings.base_label}")
+        self.runner.start(argv, run_dir)
+        self._set_state("running")
+        return True
+
+    def cancel(self) -> None:
+        """Stop after the current iteration; the best model so far is kept."""
+        self.runner.cancel()
+
+    def shutdown(self) -> None:
+        """Kill a running child (the window closes); nothing is registered."""
+        if self.runner.is_running():
+            self.runner.kill()
+            self._set_state("cancelled")
+
+    def use_model(self) -> bool:
+        """Swap the new model into auto-annotate (no restart); True if it is now in use."""
+        if self.new_model is None or self.auto is None:
+            return False
+        if not self.auto.set_model(self.new_model):
+            return False
+        self._message(f"Auto-annotate now uses {self.new_model.label}")
+        return True
+
+    def reannotate(self) -> bool:
+        """Use the new model and run it on every image not yet reviewed; True if a run started."""
+        return self.use_model() and self.auto.run_unreviewed()
+
+    # ----- runner signals ------------------------------------------------------------------
+
+    @Slot(dict)
+    def _on_started(self, event: dict) -> None:
+        self.start_event = event
+        self.started.emit(event)
+
+    @Slot(dict)
+    def _on_progress(self, event: dict) -> None:
+        if len(self.iterations) < MAX_ITERATION_EVENTS:
+            self.iterations.append(event)
+        self.progress.emit(event)
+
+    @Slot(dict)
+    def _on_epoch(self, event: dict) -> None:
+        self.epochs.append(event)
+        self.epoch.emit(event)
+
+    @Slot(str)
+    def _on_log(self, line: str) -> None:
+        self.log_lines.append(line)
+        self.log.emit(line)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        log.warning("training failed: %s", message.splitlines()[0] if message else "")
+        self.error = message
+        self._set_state("failed")
+        self.failed.emit(message)
+
+    @Slot(object)
+    def _on_finished(self, result: TrainingResult) -> None:
+        self.result = result
+        checkpoint = result.best_checkpoint or result.last_checkpoint
+        if checkpoint is None or not checkpoint.is_file() or not self.epochs:
+            self._on_log("Stopped before the first epoch ended: no model was saved")
+            self._set_state("cancelled" if result.stopped else "failed")
+            return
+        try:
+            self.new_model = self._register(checkpoint, result)
+        except OSError as exc:
+            self._on_failed(f"Could not save the new model: {exc}")
+            return
+        self._on_log(f"Saved the new model: {self.new_model.path}")
+        self._set_state("cancelled" if result.stopped else "finished")
+        self.model_registered.emit(self.new_model)
+
+    # ----- registering ---------------------------------------------------------------------
+
+    def _register(self, checkpoint: Path, result: TrainingResult) -> ModelChoice:
+        models = self.models_dir()
+        if models is None or self.session.project is not self._project:
+            models = result.out_dir.parent.parent / "models"  # the project was closed meanwhile
+        models.mkdir(parents=True, exist_ok=True)
+        name = result.out_dir.name.replace("run-", "model-", 1)
+        target = models / f"{name}.pt"
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(checkpoint, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        best = best_epoch(result.history)
+        metrics: dict[str, Any] = {"epoch": best.get("epoch", 0)} if best else {}
+        if best:
+            metrics["loss"] = best.get("loss")
+            metrics.update(best.get("metrics") or {})
+        sidecar = {
+            "metrics": metrics,
+            "settings": self.settings.to_dict() if self.settings else {},
+            "classes": self.snapshot.class_names if self.snapshot else [],
+            "train_images": self.snapshot.train_images if self.snapshot else 0,
+            "val_images": self.snapshot.val_images if self.snapshot else 0,
+            "stopped": result.stopped,
+            "epochs_done": result.epochs_done,
+            "time_s": result.time_s,
+            "run_dir": str(result.out_dir),
+            "history": [
+                {k: e.get(k) for k in ("epoch", "loss", "losses", "metrics", "time_s")}
+                for e in result.history
+            ],
+        }
+        atomic_write_text(target.with_suffix(".json"), json.dumps(sidecar, indent=1))
+        os.replace(tmp, target)
+        key = f"project:{target.relative_to(models).as_posix()}"
+        choice = choice_for_key(key, models)
+        assert choice is not None
+        return choice
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.state_changed.emit(state)
+
+    def _message(self, text: str) -> None:
+        self.session.message.emit(text)
+
+
+def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Return the epoch event with the best AP (the lowest loss when none has an AP)."""
+    with_ap = [e for e in history if isinstance((e.get("metrics") or {}).get("AP"), (int, float))]
+    if with_ap:
+        return max(with_ap, key=lambda e: e["metrics"]["AP"])
+    with_loss = [e for e in history if isinstance(e.get("loss"), (int, float))]
+    return min(with_loss, key=lambda e: e["loss"]) if with_loss else None
+
+
+def _unique(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate

@@ -1,0 +1,159 @@
+"""What a training run trains on: its settings and a frozen COCO snapshot of the reviewed images.
+
+The snapshot is written once, when the run starts, into the run's folder
+(`<project>/.detr-studio/training/<run>/train.json`, `val.json`, `settings.json`): the child
+process reads only these files, so editing the project during training changes nothing it sees.
+No Qt and no torch here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.annotations.atomic import atomic_write_text
+from app.annotations.coco import build_coco
+from app.annotations.model import ImageStatus, Project
+
+IMAGE_SIZES = {"fast": 128, "balanced": 256, "accurate": 512}  # shorter side, px
+AUTO_VAL_MIN_IMAGES = 10  # below this, "automatic" validation keeps every image for training
+AUTO_VAL_FRACTION = 0.2
+FEW_BOXES = 10  # a class with fewer boxes than this gets a warning
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The training dialog's fields; every default makes a run that works on a CPU."""
+
+    base: str = ""  # checkpoint to start from ("" = tiny model from scratch)
+    base_label: str = "Tiny model from scratch"
+    epochs: int = 50
+    batch_size: int = 4
+    image_size: int = IMAGE_SIZES["fast"]
+    val_fraction: float | None = None  # None: automatic; 0: no validation
+    lr: float | None = None  # None: the recipe's default
+    freeze_backbone: bool = False
+    device: str = "auto"
+    workers: int | None = None  # data-loader processes (None: 0 for small sets, else 2)
+    seed: int = 0  # of the train/validation split
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as plain JSON-able data."""
+        return asdict(self)
+
+
+@dataclass
+class Snapshot:
+    """The files of one frozen training set."""
+
+    run_dir: Path
+    train_json: Path
+    val_json: Path | None
+    images_dir: Path
+    train_images: int
+    val_images: int
+    class_names: list[str] = field(default_factory=list)
+
+
+def reviewed_class_counts(project: Project) -> dict[str, int]:
+    """Return the number of boxes per class name on reviewed images (every class listed)."""
+    counts = {c.id: 0 for c in project.categories}
+    for rec in project.images:
+        if rec.status == ImageStatus.REVIEWED:
+            for box in rec.boxes:
+                if box.category_id in counts:
+                    counts[box.category_id] += 1
+    return {project.category(cid).name: n for cid, n in counts.items()}
+
+
+def reviewed_count(project: Project) -> int:
+    """Return the number of reviewed images."""
+    return sum(1 for rec in project.images if rec.status == ImageStatus.REVIEWED)
+
+
+def validation_count(images: int, fraction: float | None) -> int:
+    """Return how many of `images` go to validation (at least one stays for training)."""
+    if fraction is None:
+        fraction = AUTO_VAL_FRACTION if images >= AUTO_VAL_MIN_IMAGES else 0.0
+    count = int(round(images * fraction))
+    return max(0, min(count, images - 1))
+
+
+def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> Snapshot:
+    """Write the reviewed images' COCO files (train and validation) and the settings; return them.
+
+    Raises ValueError when no image is reviewed or the reviewed images have no box.
+    """
+    data, summary = build_coco(project, only_reviewed=True)
+    if not data["images"]:
+        raise ValueError("No image is marked reviewed: review some images (Space) first")
+    if not data["annotations"]:
+        raise ValueError("The reviewed images have no boxes: nothing to learn from")
+    used = {a["category_id"] for a in data["annotations"]}
+    data["categories"] = [c for c in data["categories"] if c["id"] in used]
+    images = list(data["images"])
+    random.Random(settings.seed).shuffle(images)
+    n_val = validation_count(len(images), settings.val_fraction)
+    val_ids = {img["id"] for img in images[:n_val]}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_json = run_dir / "train.json"
+    atomic_write_text(train_json, json.dumps(_subset(data, val_ids, keep=False)))
+    val_json = None
+    if n_val:
+        val_json = run_dir / "val.json"
+        atomic_write_text(val_json, json.dumps(_subset(data, val_ids, keep=True)))
+    record = {
+        "settings": settings.to_dict(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "train_images": len(images) - n_val,
+        "val_images": n_val,
+        "skipped_images": summary.skipped_images,
+    }
+    atomic_write_text(run_dir / "settings.json", json.dumps(record, indent=1))
+    return Snapshot(
+        run_dir,
+        train_json,
+        val_json,
+        project.root,
+        len(images) - n_val,
+        n_val,
+        [c["name"] for c in sorted(data["categories"], key=lambda c: c["id"])],
+    )
+
+
+def _subset(data: dict[str, Any], ids: set[int], *, keep: bool) -> dict[str, Any]:
+    images = [img for img in data["images"] if (img["id"] in ids) == keep]
+    chosen = {img["id"] for img in images}
+    annotations = [a for a in data["annotations"] if a["image_id"] in chosen]
+    return {**data, "images": images, "annotations": annotations}
+
+
+def cli_arguments(snapshot: Snapshot, settings: TrainSettings) -> list[str]:
+    """Return the `python -m detr_model train` arguments for this snapshot and these settings."""
+    args = [
+        "--train-json", str(snapshot.train_json),
+        "--train-images", str(snapshot.images_dir),
+        "--labels", "contiguous",
+        "--init", settings.base or "none",
+        "--preset", "tiny",
+        "--epochs", str(settings.epochs),
+        "--batch-size", str(min(settings.batch_size, max(snapshot.train_images, 1))),
+        "--image-size", str(settings.image_size),
+        "--device", settings.device,
+        "--out", str(snapshot.run_dir),
+    ]  # fmt: skip
+    if snapshot.val_json is not None:
+        args += ["--val-json", str(snapshot.val_json), "--val-images", str(snapshot.images_dir)]
+    if settings.lr is not None:
+        args += ["--lr", repr(settings.lr)]
+    if settings.freeze_backbone:
+        args += ["--lr-backbone", "0"]
+    workers = settings.workers
+    if workers is None:
+        workers = 0 if snapshot.train_images < 200 else 2
+    args += ["--workers", str(workers)]
+    return args

@@ -1,0 +1,137 @@
+"""Training controller and dialog with a fake training child: snapshot, curves, registration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.annotations.model import Box, ImageStatus, new_uid
+from app.dialogs.training_dialog import TrainingDialog
+from app.model_registry import read_sidecar_metrics
+from app.session import Session
+from app.training_controller import TrainingController, best_epoch
+from app.training_snapshot import TrainSettings, cli_arguments, validation_count, write_snapshot
+from tests.app.conftest import write_images
+from tests.app.training_support import fake_child, fake_command
+
+
+@pytest.fixture
+def session(qtbot, tmp_path: Path) -> Session:
+    folder = tmp_path / "photos"
+    write_images(folder, count=5)
+    s = Session()
+    s.open_folder(folder)
+    cat = s.add_category("object").id
+    for i, rec in enumerate(s.project.images):
+        rec.boxes.append(Box(new_uid(), 10, 10, 60 + i, 50, cat))
+        rec.status = ImageStatus.REVIEWED if i < 4 else ImageStatus.PROPOSED
+    return s
+
+
+@pytest.fixture
+def controller(qtbot, session: Session, tmp_path: Path):
+    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "ok"))
+    yield c
+    c.shutdown()
+
+
+def test_snapshot_holds_only_reviewed_images_split_for_validation(session, tmp_path) -> None:
+    snap = write_snapshot(session.project, tmp_path / "run", TrainSettings(val_fraction=0.25))
+    train = json.loads(snap.train_json.read_text())
+    val = json.loads(snap.val_json.read_text())
+    names = {i["file_name"] for i in train["images"]} | {i["file_name"] for i in val["images"]}
+    assert names == {"img0.png", "img1.png", "img2.png", "img3.png"}
+    assert (snap.train_images, snap.val_images) == (3, 1)
+    assert len(train["annotations"]) == 3 and len(val["annotations"]) == 1
+    args = cli_arguments(snap, TrainSettings(freeze_backbone=True))
+    assert args[args.index("--labels") + 1] == "contiguous"
+    assert args[args.index("--lr-backbone") + 1] == "0"
+    assert "--val-json" in args and args[args.index("--init") + 1] == "none"
+
+
+def test_automatic_validation_keeps_small_sets_for_training() -> None:
+    assert validation_count(4, None) == 0
+    assert validation_count(20, None) == 4
+    assert validation_count(1, 0.5) == 0
+
+
+def test_snapshot_without_reviewed_images_says_what_to_do(session, tmp_path) -> None:
+    for rec in session.project.images:
+        rec.status = ImageStatus.UNLABELED
+    with pytest.raises(ValueError, match="reviewed"):
+        write_snapshot(session.project, tmp_path / "run", TrainSettings())
+
+
+def test_editing_during_training_does_not_change_the_snapshot(
+    qtbot, session, tmp_path: Path
+) -> None:
+    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "stoppable"))
+    try:
+        assert c.start(TrainSettings())
+        before = c.snapshot.train_json.read_text()
+        qtbot.waitSignal(c.epoch, timeout=15000).wait()
+        cat = session.project.categories[0].id
+        session.set_current("img0.png")
+        session.add_box((1, 1, 30, 30), cat)
+        session.set_status(["img4.png"], ImageStatus.REVIEWED)
+        assert c.snapshot.train_json.read_text() == before
+        with qtbot.waitSignal(c.state_changed, timeout=8000):
+            c.cancel()
+    finally:
+        c.shutdown()
+    assert c.state == "cancelled"
+
+
+def test_a_finished_run_registers_a_model_version_with_metrics(qtbot, controller) -> None:
+    with qtbot.waitSignal(controller.model_registered, timeout=15000) as blocker:
+        assert controller.start(TrainSettings())
+    choice = blocker.args[0]
+    path = Path(choice.path)
+    assert path.parent == controller.models_dir() and path.read_bytes() == b"best"
+    assert choice.key == f"project:{path.name}" and choice.kind == "project"
+    assert read_sidecar_metrics(path) == {"epoch": 2, "loss": 1.0, "AP": 0.2, "AP50": 0.4}
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["classes"] == ["object"] and sidecar["train_images"] == 4
+    assert controller.state == "finished"
+
+
+def test_a_failed_run_registers_nothing(qtbot, session, tmp_path: Path) -> None:
+    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "crash"))
+    try:
+        with qtbot.waitSignal(c.failed, timeout=15000) as blocker:
+            c.start(TrainSettings())
+    finally:
+        c.shutdown()
+    assert "something broke" in blocker.args[0]
+    assert c.state == "failed" and c.new_model is None
+    assert not list(c.models_dir().glob("*.pt"))
+
+
+def test_dialog_draws_curves_from_progress_and_redraws_them_when_reopened(
+    qtbot, controller
+) -> None:
+    dialog = TrainingDialog(controller)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert "4 reviewed images" in dialog.data_label.text()
+    with qtbot.waitSignal(controller.model_registered, timeout=15000):
+        assert dialog.start()
+    assert len(dialog.loss_plot.points("total")) == 4
+    assert len(dialog.loss_plot.points("GIoU")) == 4
+    assert dialog.ap_plot.points("AP50") == [(1.0, 0.2), (2.0, 0.4)]
+    assert dialog.use_button.isEnabled() and dialog.start_button.isEnabled()
+    assert "New model" in dialog.status_label.text()
+    assert "Saved the new model" in dialog.log_view.toPlainText()
+    dialog.close()
+    reopened = TrainingDialog(controller)
+    qtbot.addWidget(reopened)
+    assert reopened.loss_plot.points("total") == dialog.loss_plot.points("total")
+    assert reopened.ap_plot.points("AP") == [(1.0, 0.1), (2.0, 0.2)]
+
+
+def test_best_epoch_prefers_ap_then_loss() -> None:
+    history = [{"epoch": 1, "loss": 1.0, "metrics": {"AP": 0.3}}, {"epoch": 2, "loss": 0.5}]
+    assert best_epoch(history)["epoch"] == 1
+    assert best_epoch([{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 0.5}])["epoch"] == 2
