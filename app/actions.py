@@ -75,6 +75,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("cancel_auto_annotate", "Ca&ncel Auto-Annotate", (), "auto.cancel", "Model"),
     ActionSpec("choose_model", "Choose &Model…", ("Ctrl+M",), "auto_ui.choose_model", "Model"),
     ActionSpec("class_mapping", "Class Ma&pping…", (), "auto_ui.edit_class_mapping", "Model"),
+    ActionSpec("train_model", "&Train Model…", (), "show_training_dialog", "Model", tip="Fine-tune a model on the reviewed images"),
     ActionSpec("shortcuts", "&Keyboard Shortcuts", ("F1",), "show_shortcuts", "Help"),
     ActionSpec("about", "&About", (), "show_about", "Help"),
     # Keys handled by the canvas itself (listed in the help window).
@@ -157,7 +158,7 @@ def build_menus(menubar: QMenuBar, actions: dict[str, QAction]) -> dict[str, QMe
             continue
         if item.id in (
             "quit", "undo", "draw_mode", "zoom_in", "toggle_reviewed", "accept_proposal",
-            "choose_model",
+            "choose_model", "train_model",
         ):  # fmt: skip
             menus[item.menu].addSeparator()
         menus[item.menu].addAction(actions[item.id])

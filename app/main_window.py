@@ -26,6 +26,7 @@ from app.panels.class_panel import ClassPanel
 from app.panels.image_list import ImageListPanel
 from app.session import Session
 from app.settings import Settings
+from app.training_controller import TrainingController
 from app.widgets.pyside_fix import protect_singletons
 from app.widgets.status_fields import StatusFields
 from app.workers.image_loader import ImageLoader
@@ -63,6 +64,8 @@ class MainWindow(QMainWindow):
 
         self.auto_ui = AutoAnnotateUI(self)
         self.auto = self.auto_ui.controller
+        self.training = TrainingController(self.session, self.auto, self)
+        self.training_dialog = None  # made on first use (app.dialogs.training_dialog)
         self.actions = build_actions(self, self)
         self.menus = build_menus(self.menuBar(), self.actions)
         self.recent_menu = self.menus["File"].addMenu("Open &Recent")
@@ -215,6 +218,11 @@ class MainWindow(QMainWindow):
             else:
                 self.open_path(path)
 
+    def show_training_dialog(self) -> None:
+        from app.dialogs.training_dialog import show_training_dialog
+
+        show_training_dialog(self)
+
     # ----- help ----------------------------------------------------------------------------
 
     def show_shortcuts(self) -> None:
@@ -293,6 +301,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.auto.shutdown()  # cancels a run; its results so far are in the project
+        self.training.shutdown()  # kills a training child; finished versions stay registered
         if self.session.is_dirty():
             try:
                 self.session.save()

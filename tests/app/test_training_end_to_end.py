@@ -1,0 +1,74 @@
+"""The real training CLI started from the window: a model version is registered and swapped in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.annotations.model import ImageStatus
+from app.model_registry import read_sidecar_metrics
+from tests.app.conftest import open_and_wait
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_train_model_action_opens_the_dialog_with_one_click_defaults(
+    qtbot, window, image_folder
+) -> None:
+    open_and_wait(qtbot, window, image_folder)
+    window.actions["train_model"].trigger()
+    dialog = window.training_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    assert "0 reviewed images" in dialog.data_label.text()
+    assert dialog.warning_label.text()
+    dialog.close()
+    window.actions["train_model"].trigger()
+    assert window.training_dialog is dialog and dialog.isVisible()
+
+
+@pytest.mark.slow
+def test_real_training_run_registers_a_model_the_auto_annotator_then_uses(
+    qtbot, window, tmp_path: Path
+) -> None:
+    folder = tmp_path / "shapes"
+    subprocess.run(
+        [sys.executable, "-m", "detr_model", "synth", "--out", str(folder), "--images", "7",
+         "--size", "64", "--seed", "3"],
+        cwd=ROOT, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    coco = folder / "annotations.json"
+    coco.rename(tmp_path / "shapes.json")
+    open_and_wait(qtbot, window, folder)
+    window.import_coco(tmp_path / "shapes.json")
+    session = window.session
+    paths = [rec.path for rec in session.project.images]
+    session.set_status(paths[:6], ImageStatus.REVIEWED)
+    session.set_status(paths[6:], ImageStatus.PROPOSED)
+    window.show_training_dialog()
+    dialog = window.training_dialog
+    dialog.epochs_spin.setValue(1)
+    dialog.batch_spin.setValue(2)
+    dialog.size_combo.setCurrentIndex(0)
+    controller = window.training
+    began = time.monotonic()
+    with qtbot.waitSignal(controller.model_registered, timeout=180000) as blocker:
+        assert dialog.start()
+    took = time.monotonic() - began
+    choice = blocker.args[0]
+    assert controller.state == "finished", controller.error
+    assert Path(choice.path).is_file() and choice.key.startswith("project:")
+    assert read_sidecar_metrics(Path(choice.path))["epoch"] == 1
+    assert dialog.loss_plot.points("total"), "no iteration reached the plot"
+    assert "Epoch 1/1" in dialog.log_view.toPlainText()
+    assert window.auto.current_choice() is None or window.auto.current_choice() != choice
+    assert controller.use_model()
+    assert window.auto.current_choice() == choice
+    with qtbot.waitSignal(window.auto.run_finished, timeout=60000) as run:
+        assert controller.reannotate()
+    assert run.args[0] == 1  # the one image not reviewed
+    print(f"end-to-end training run: {took:.1f} s")
