@@ -22,6 +22,7 @@ from app.actions import build_actions, build_menus, build_toolbar
 from app.auto_annotate_ui import AutoAnnotateUI
 from app.canvas.canvas import Canvas
 from app.dialogs.shortcut_help import ShortcutHelpDialog
+from app.first_run import FirstRun
 from app.panels.class_panel import ClassPanel
 from app.panels.image_list import ImageListPanel
 from app.session import Session
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
 
         self.auto_ui = AutoAnnotateUI(self)
         self.auto = self.auto_ui.controller
+        self.first_run = FirstRun(self)  # welcome page while no project is open, demo project
         self.training = TrainingController(self.session, self.auto, self)
         self.training_dialog = None  # made on first use (app.dialogs.training_dialog)
         self.actions = build_actions(self, self)
@@ -301,6 +303,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.auto.shutdown()  # cancels a run; its results so far are in the project
+        self.first_run.shutdown()  # a demo being drawn ends within seconds
         self.training.shutdown()  # kills a training child; finished versions stay registered
         if self.session.is_dirty():
             try:

@@ -34,12 +34,13 @@ class Settings:
 
     # ----- recent projects -----------------------------------------------------------------
 
-    def recent_projects(self) -> list[str]:
-        """Return recently opened folders, newest first, those that still exist."""
+    def recent_projects(self, *, include_missing: bool = False) -> list[str]:
+        """Return recently opened folders, newest first, those that still exist unless asked."""
         value = self.q.value("recent/projects", [])
         if isinstance(value, str):
             value = [value]
-        return [p for p in (value or []) if isinstance(p, str) and Path(p).exists()]
+        recent = [p for p in (value or []) if isinstance(p, str)]
+        return recent if include_missing else [p for p in recent if Path(p).exists()]
 
     def add_recent_project(self, path: str | Path) -> list[str]:
         """Put a folder at the top of the recent list; return the new list."""
@@ -47,6 +48,12 @@ class Settings:
         recent = [p for p in self.recent_projects() if p != path]
         recent.insert(0, path)
         recent = recent[:MAX_RECENT]
+        self.q.setValue("recent/projects", recent)
+        return recent
+
+    def remove_recent_project(self, path: str | Path) -> list[str]:
+        """Forget one folder of the recent list (kept as given); return the new list."""
+        recent = [p for p in self.recent_projects(include_missing=True) if p != str(path)]
         self.q.setValue("recent/projects", recent)
         return recent
 

@@ -1,0 +1,93 @@
+"""The first-run experience: the welcome page while no project is open, and the demo project."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QMessageBox
+
+from app.demo_project import GROUND_TRUTH_NAME
+from app.demo_runner import DemoProjectRunner
+from app.panels.welcome import WelcomePage
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+class FirstRun(QObject):
+    """Puts the welcome page in the window's centre stack and answers its buttons."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.page = WelcomePage(window.central)
+        window.central.addWidget(self.page)
+        self.demo = DemoProjectRunner(window.open_path, window)
+        self.message_box: QMessageBox | None = None
+        self.page.open_folder_requested.connect(window.open_folder_dialog)
+        self.page.open_demo_requested.connect(self.open_demo)
+        self.page.open_recent_requested.connect(self.open_recent)
+        self.page.paths_dropped.connect(self._open_dropped)
+        self.demo.result.connect(self._demo_opened)
+        window.session.project_opened.connect(self.update_page)
+        self.update_page()
+
+    def is_showing(self) -> bool:
+        """Return True while the welcome page is what the window shows."""
+        return self.window.central.currentWidget() is self.page
+
+    @Slot()
+    def update_page(self) -> None:
+        """Show the welcome page (with fresh recent projects) when no project is open."""
+        if self.window.session.project is not None:
+            self.window.central.setCurrentWidget(self.window.canvas)
+            return
+        recent = self.window.settings.recent_projects(include_missing=True)
+        missing = {p for p in recent if not Path(p).is_dir()}
+        self.page.set_recent(recent, missing)
+        self.window.central.setCurrentWidget(self.page)
+
+    @Slot()
+    def open_demo(self) -> None:
+        """Open the demo project (Help menu and welcome page)."""
+        if not self.demo.open_demo():
+            self.window.statusBar().showMessage("The demo project is being prepared…", 4000)
+
+    @Slot(str)
+    def open_recent(self, path: str) -> None:
+        """Open a recent project; one that is gone is taken off the list with a message."""
+        if Path(path).is_dir():
+            self.window.open_path(path)
+            return
+        log.info("recent project %s is gone", path)
+        self.window.settings.remove_recent_project(path)
+        self.update_page()
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "Project not found",
+            f"{path}\n\nThis folder was moved or deleted, so it is off the recent list now. "
+            "Open it from its new place with Open Folder.",
+            parent=self.window,
+        )
+        box.open()  # not exec(): no nested event loop
+        self.message_box = box
+
+    def _open_dropped(self, paths: list[str]) -> None:
+        for path in paths:
+            self.window.open_path(path)
+
+    def _demo_opened(self, folder: str) -> None:
+        self.window.statusBar().showMessage(
+            "Demo project: unlabeled shape images. Auto-Annotate (Ctrl+R) proposes boxes; "
+            f"the true boxes are in {GROUND_TRUTH_NAME} for comparison.",
+            15000,
+        )
+
+    def shutdown(self, timeout_s: float = 30.0) -> bool:
+        """Stop the demo thread if one runs; True when nothing is left running."""
+        return self.demo.shutdown(timeout_s)
