@@ -4,10 +4,14 @@ Usage:
     xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python tools/screenshots.py
     xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python tools/screenshots.py --scene proposals
     QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshots.py --out /tmp/shot.png
+    xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python tools/screenshots.py --scene welcome
 
 Scenes: "main" (docs/screenshots/main_window.png) and "proposals" (docs/screenshots/proposals.png:
 model proposals under review, the confidence slider filtering one out, the list sorted least
 confident first).
+
+"welcome" (docs/screenshots/welcome.png) is the window of a first run: no project open, the
+welcome page with a few recent projects.
 
 The window is drawn with QWidget.grab(), so the picture is the same under Xvfb, offscreen or a
 desktop. Settings go to a temporary file; the demo images are written to a temporary folder.
@@ -127,12 +131,60 @@ def proposals_scene(window, app, truth: dict[str, list[tuple]], cats: dict) -> N
     window.canvas.scene.select_uids([props[3].uid])
 
 
+def welcome_scene(out: Path, size: str) -> int:
+    """Draw the window of a first run (welcome page, three recent projects) into `out`."""
+    import os
+
+    logging.basicConfig(level=logging.INFO)
+    tmp = Path(tempfile.mkdtemp(prefix="detr-studio-shots-"))
+    home = tmp / "home"
+    os.environ["HOME"] = str(home)  # the page shows folders under ~ as ~/…
+    recent = [
+        home / "datasets" / "warehouse-pallets",
+        home / "photos" / "birds-2024",
+        home / ".local" / "share" / "detr-studio" / "demo-project",
+    ]
+    protect_singletons()
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.application import create_application
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    app = create_application([sys.argv[0]])
+    settings = Settings(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
+    for folder in reversed(recent):  # the first one is the newest
+        folder.mkdir(parents=True)
+        settings.add_recent_project(folder)
+    window = MainWindow(settings)
+    width, height = (int(v) for v in size.split("x"))
+    window.resize(width, height)
+    window.show()
+    window.first_run.update_page()
+    wait_for(app, window.first_run.is_showing)
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    saved = window.grab().save(str(out))
+    window.close()
+    window.loader.shutdown()
+    if not saved:
+        logging.error("could not write %s", out)
+        return 1
+    logging.info("wrote %s (%s)", out, QApplication.platformName())
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scene", choices=("main", "proposals"), default="main")
+    parser.add_argument("--scene", choices=("main", "proposals", "welcome"), default="main")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--size", default="1400x860", help="window size WxH")
     args = parser.parse_args()
+    if args.scene == "welcome":
+        return welcome_scene(args.out or ROOT / "docs" / "screenshots" / "welcome.png", args.size)
     if args.out is None:
         name = "main_window.png" if args.scene == "main" else "proposals.png"
         args.out = ROOT / "docs" / "screenshots" / name

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QFont, QPalette
+from PySide6.QtGui import (
+    QColor,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDropEvent,
+    QFont,
+    QPalette,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -21,6 +28,8 @@ from PySide6.QtWidgets import (
 
 MAX_SHOWN = 6
 CONTENT_WIDTH = 560
+ENTRY_INDENT = 10
+SOFT_ALPHA = 150  # of 255: secondary text
 
 STYLE = """
 QFrame#drop_zone { border: 2px dashed palette(mid); border-radius: 14px; }
@@ -40,6 +49,16 @@ QPushButton[recent="true"] {
 }
 QPushButton[recent="true"]:hover { background: palette(alternate-base); }
 """
+
+
+def soften(label: QLabel, alpha: int = 0) -> None:
+    """Draw a label's text in its normal colour, part transparent (readable on light and dark)."""
+    alpha = alpha or SOFT_ALPHA
+    palette = QPalette(label.palette())
+    colour = QColor(palette.color(QPalette.ColorRole.WindowText))
+    colour.setAlpha(alpha)
+    palette.setColor(QPalette.ColorRole.WindowText, colour)
+    label.setPalette(palette)
 
 
 def short_path(path: str, limit: int = 64) -> str:
@@ -63,26 +82,24 @@ class RecentEntry(QPushButton):
         self.setProperty("recent", True)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip(f"{path} — not found" if missing else f"Open {path}")
-        name = QLabel(Path(path).name or path)
+        name = QLabel(short_path(Path(path).name or path, 32))
         where = QLabel(("not found · " if missing else "") + short_path(str(Path(path).parent)))
         bold = QFont(name.font())
         bold.setBold(not missing)
         name.setFont(bold)
-        grey = QPalette(where.palette())
-        grey.setColor(
-            QPalette.ColorRole.WindowText,
-            grey.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText),
-        )
-        where.setPalette(grey)
+        soften(where)
         if missing:
-            name.setPalette(grey)
+            soften(name, SOFT_ALPHA // 2)
+            soften(where, SOFT_ALPHA // 2)
             font = QFont(name.font())
             font.setStrikeOut(True)
             name.setFont(font)
         for label in (name, where):
             label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        # A long place is cut at the right edge rather than widening the page (tooltip has it).
+        where.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         row = QHBoxLayout(self)
-        row.setContentsMargins(10, 4, 10, 4)
+        row.setContentsMargins(ENTRY_INDENT, 4, ENTRY_INDENT, 4)
         row.setSpacing(14)
         row.addWidget(name)
         row.addWidget(where, 1)
@@ -113,7 +130,7 @@ class WelcomePage(QWidget):
         title.setFont(font)
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         subtitle = self._grey_label(
-            "Bounding-box datasets with a detector in the loop: "
+            "Bounding-box datasets with a detector in the loop:\n"
             "auto-annotate, correct, export COCO, fine-tune."
         )
         subtitle.setWordWrap(True)
@@ -130,17 +147,19 @@ class WelcomePage(QWidget):
         heading = QFont(self.recent_title.font())
         heading.setBold(True)
         self.recent_title.setFont(heading)
+        self.recent_title.setContentsMargins(ENTRY_INDENT, 0, 0, 0)  # over the entries' text
         column.addWidget(self.recent_title)
         self.recent_box = QVBoxLayout()
         self.recent_box.setSpacing(2)
         column.addLayout(self.recent_box)
         self.no_recent = self._grey_label("None yet: the folders you open appear here.")
+        self.no_recent.setContentsMargins(ENTRY_INDENT, 0, 0, 0)
         column.addWidget(self.no_recent)
 
         content = QWidget()
         content.setLayout(column)
         content.setMaximumWidth(CONTENT_WIDTH)
-        content.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        content.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         centred = QWidget()
         inner = QVBoxLayout(centred)
         inner.addStretch(2)
@@ -158,12 +177,7 @@ class WelcomePage(QWidget):
 
     def _grey_label(self, text: str) -> QLabel:
         label = QLabel(text)
-        palette = QPalette(label.palette())
-        palette.setColor(
-            QPalette.ColorRole.WindowText,
-            palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText),
-        )
-        label.setPalette(palette)
+        soften(label)
         return label
 
     def _drop_zone(self) -> QFrame:
@@ -201,7 +215,7 @@ class WelcomePage(QWidget):
         buttons.addWidget(self.open_folder_button)
         buttons.addWidget(self.open_demo_button)
         buttons.addStretch(1)
-        hint = self._grey_label("New here? The demo project shows the whole loop in a minute.")
+        hint = self._grey_label("New here? The demo shows the whole loop in a minute.")
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
         layout = QVBoxLayout(zone)
@@ -225,6 +239,7 @@ class WelcomePage(QWidget):
         """Show these recent folders (newest first); those in `missing` greyed out."""
         for entry in self.entries:
             self.recent_box.removeWidget(entry)
+            entry.hide()  # deleteLater waits for the event loop; hidden, it cannot linger on screen
             entry.deleteLater()
         self.entries = []
         for path in paths[:MAX_SHOWN]:
@@ -232,6 +247,10 @@ class WelcomePage(QWidget):
             entry.clicked.connect(lambda _checked=False, p=path: self.open_recent_requested.emit(p))
             self.recent_box.addWidget(entry)
             self.entries.append(entry)
+        # The places line up in a column after the longest name.
+        widest = max((e.name_label.sizeHint().width() for e in self.entries), default=0)
+        for entry in self.entries:
+            entry.name_label.setMinimumWidth(widest)
         self.no_recent.setVisible(not self.entries)
 
     # ----- drag and drop -------------------------------------------------------------------
