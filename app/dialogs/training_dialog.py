@@ -78,7 +78,7 @@ class TrainingDialog(QDialog):
         for _key, name in LOSS_PARTS:
             self.loss_plot.add_series(name)
         self._loss_names = dict(LOSS_PARTS)
-        self.ap_plot = LossPlot("Validation", x_label="epoch")
+        self.ap_plot = LossPlot("Validation AP", x_label="epoch", y_floor=0.0)
         self.ap_plot.add_series("AP")
         self.ap_plot.add_series("AP50")
         plots = QSplitter(Qt.Orientation.Horizontal)

@@ -20,11 +20,18 @@ class LossPlot(QWidget):
     """Plots y against x for each named series, with axes, ticks and a legend."""
 
     def __init__(
-        self, title: str = "", *, log_y: bool = False, x_label: str = "", parent=None
+        self,
+        title: str = "",
+        *,
+        log_y: bool = False,
+        x_label: str = "",
+        y_floor: float | None = None,
+        parent=None,
     ) -> None:
         super().__init__(parent)
         self.title = title
         self.log_y = log_y
+        self.y_floor = y_floor  # a fixed bottom of the y axis (0 for AP), linear axes only
         self.x_label = x_label
         self._series: dict[str, list[tuple[float, float]]] = {}
         self._colors: dict[str, QColor] = {}
@@ -76,6 +83,10 @@ class LossPlot(QWidget):
         x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
         if x1 - x0 < 1e-9:
             x0, x1 = x0 - 0.5, x1 + 0.5
+        if self.y_floor is not None and not self.log_y:
+            y0 = self.y_floor
+            y1 = max(y1, y0 + 0.1)
+            return x0, x1, y0, y1 + (y1 - y0) * 0.05
         if y1 - y0 < 1e-9:
             y0, y1 = y0 - 0.5, y1 + 0.5
         pad = (y1 - y0) * 0.05
@@ -129,9 +140,8 @@ class LossPlot(QWidget):
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                 label,
             )
-        for i in range(5):  # x ticks
-            v = x0 + (x1 - x0) * i / 4
-            px = plot.left() + plot.width() * i / 4
+        for v in nice_ticks(x0, x1):
+            px = plot.left() + (v - x0) / (x1 - x0) * plot.width()
             p.drawText(
                 QRectF(px - 30, plot.bottom() + 2, 60, fm.height()),
                 Qt.AlignmentFlag.AlignHCenter,
@@ -180,12 +190,20 @@ class LossPlot(QWidget):
             x += fm.horizontalAdvance(name) + 22
 
 
+def nice_ticks(low: float, high: float, most: int = 6) -> list[float]:
+    """Return round tick values (steps of 1, 2 or 5 times a power of ten) within [low, high]."""
+    span = high - low
+    if span <= 0:
+        return [low]
+    raw = span / max(most - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    count = int((high - first) / step + 1e-9) + 1
+    return [round(first + k * step, 12) for k in range(count)]
+
+
 def _tick(value: float) -> str:
-    a = abs(value)
-    if a >= 100:
+    if abs(value) >= 1000:
         return f"{value:.0f}"
-    if a >= 10:
-        return f"{value:.1f}"
-    if a >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
+    return f"{value:.3g}"
