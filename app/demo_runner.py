@@ -116,7 +116,8 @@ class DemoProjectRunner(QObject):
     # ----- back on the GUI thread ----------------------------------------------------------
 
     def _show_dialog(self) -> None:
-        dialog = QProgressDialog("Preparing the image generator…", "", 0, self.count, self._widget)
+        # A busy bar until the first image lands (importing the generator), then a count.
+        dialog = QProgressDialog("Preparing the image generator…", "", 0, 0, self._widget)
         dialog.setWindowTitle("Demo project")
         dialog.setCancelButton(None)  # a few seconds; the images land in a side folder anyway
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
@@ -144,8 +145,9 @@ class DemoProjectRunner(QObject):
             else "Preparing the image generator…"
         )
         self.progress.emit(drawn, self.count, text)
-        if self.dialog is not None:
+        if self.dialog is not None and drawn:
             self.dialog.setLabelText(text)
+            self.dialog.setMaximum(self.count)
             self.dialog.setValue(drawn)
 
     @Slot(str, str)

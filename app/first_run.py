@@ -82,11 +82,13 @@ class FirstRun(QObject):
             self.window.open_path(path)
 
     def _demo_opened(self, folder: str) -> None:
+        project = self.window.session.project
+        count = len(project.images) if project is not None else 0
+        # Short enough for the status bar beside its fields.
         self.window.statusBar().showMessage(
-            "Demo project: unlabeled shape images. Auto-Annotate (Ctrl+R) proposes boxes; "
-            f"the true boxes are in {GROUND_TRUTH_NAME} for comparison.",
-            15000,
+            f"Demo project: {count} unlabeled images. Try Auto-Annotate (Ctrl+R).", 15000
         )
+        log.info("demo project %s: true boxes in %s (not imported)", folder, GROUND_TRUTH_NAME)
 
     def shutdown(self, timeout_s: float = 30.0) -> bool:
         """Stop the demo thread if one runs; True when nothing is left running."""

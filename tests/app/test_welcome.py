@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from app.annotations import store
 from app.annotations.model import ImageStatus
@@ -31,6 +31,23 @@ def test_welcome_page_shows_while_no_project_is_open_and_hides_when_one_opens(
     assert window.first_run.is_showing()
     # The folder just opened is now the first recent project on the page.
     assert [e.path for e in window.first_run.page.entries] == [str(image_folder.resolve())]
+
+
+def test_the_open_folder_button_asks_for_a_folder_and_opens_it(
+    qtbot, window, image_folder, monkeypatch
+):
+    asked = []
+
+    def choose(parent, title, start):
+        asked.append(title)
+        return str(image_folder)
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(choose))
+    with qtbot.waitSignal(window.canvas.image_shown, timeout=5000):
+        qtbot.mouseClick(window.first_run.page.open_folder_button, Qt.MouseButton.LeftButton)
+    assert asked == ["Open image folder"]
+    assert window.session.project.root == image_folder.resolve()
+    assert not window.first_run.is_showing()
 
 
 def test_recent_projects_are_listed_newest_first_and_open_when_clicked(
