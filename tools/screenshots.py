@@ -6,9 +6,10 @@ Usage:
     QT_QPA_PLATFORM=offscreen .venv/bin/python tools/screenshots.py --out /tmp/shot.png
     xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python tools/screenshots.py --scene welcome
 
-Scenes: "main" (docs/screenshots/main_window.png) and "proposals" (docs/screenshots/proposals.png:
+Scenes: "main" (docs/screenshots/main_window.png), "proposals" (docs/screenshots/proposals.png:
 model proposals under review, the confidence slider filtering one out, the list sorted least
-confident first).
+confident first) and "training" (docs/screenshots/training.png: the training dialog during a real
+run of the tiny model on the reviewed demo images, caught after a few epochs, then cancelled).
 
 "welcome" (docs/screenshots/welcome.png) is the window of a first run: no project open, the
 welcome page with a few recent projects.
@@ -131,6 +132,34 @@ def proposals_scene(window, app, truth: dict[str, list[tuple]], cats: dict) -> N
     window.canvas.scene.select_uids([props[3].uid])
 
 
+def training_scene(window, app, truth: dict[str, list[tuple]], cats: dict, epochs: int = 4):
+    """Review 10 images, start a real training run, return the dialog after `epochs` epochs."""
+    from app.annotations.model import ImageStatus
+
+    session = window.session
+    names = list(truth)
+    for name in names[5:11]:  # 0-3 are reviewed already, 4 is the one under review
+        session.set_current(name)
+        for shape, *rect in truth[name]:
+            session.add_box(tuple(rect), cats[shape].id)
+    session.set_status(names[:4] + names[5:11], ImageStatus.REVIEWED)
+    window.show_training_dialog()
+    dialog = window.training_dialog
+    dialog.epochs_spin.setValue(40)
+    dialog.batch_spin.setValue(2)
+    dialog.resize(980, 760)
+    if not dialog.start():
+        raise RuntimeError(f"training did not start: {window.training.error}")
+    controller = window.training
+    wait_for(app, lambda: len(controller.epochs) >= epochs or not controller.is_running(), 600)
+    if not controller.is_running():
+        raise RuntimeError(f"training ended early: {controller.error}")
+    for _ in range(50):
+        app.processEvents()
+        time.sleep(0.01)
+    return dialog
+
+
 def welcome_scene(out: Path, size: str) -> int:
     """Draw the window of a first run (welcome page, three recent projects) into `out`."""
     import os
@@ -179,14 +208,16 @@ def welcome_scene(out: Path, size: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scene", choices=("main", "proposals", "welcome"), default="main")
+    parser.add_argument(
+        "--scene", choices=("main", "proposals", "training", "welcome"), default="main"
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--size", default="1400x860", help="window size WxH")
     args = parser.parse_args()
     if args.scene == "welcome":
         return welcome_scene(args.out or ROOT / "docs" / "screenshots" / "welcome.png", args.size)
     if args.out is None:
-        name = "main_window.png" if args.scene == "main" else "proposals.png"
+        name = {"main": "main_window.png"}.get(args.scene, f"{args.scene}.png")
         args.out = ROOT / "docs" / "screenshots" / name
     logging.basicConfig(level=logging.INFO)
     protect_singletons()
@@ -233,18 +264,24 @@ def main() -> int:
     session.push(SetProposals(current, proposals))  # drawn dashed with their scores
     record = session.project.image(current)
     window.canvas.scene.select_uids([record.boxes[0].uid])
+    shot = window
     if args.scene == "proposals":
         proposals_scene(window, app, truth, cats)
+    elif args.scene == "training":
+        shot = training_scene(window, app, truth, cats)
     window.canvas.view.fit()
     for _ in range(20):
         app.processEvents()
         time.sleep(0.01)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(args.out)):
+    if not shot.grab().save(str(args.out)):
         logging.error("could not write %s", args.out)
         return 1
     logging.info("wrote %s (%s)", args.out, QApplication.platformName())
+    if window.training.is_running():
+        window.training.cancel()
+        wait_for(app, lambda: not window.training.is_running(), 30)
     session.undo_stack.set_clean()
     window.close()
     window.loader.shutdown()
