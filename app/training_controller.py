@@ -186,6 +186,8 @@ class TrainingController(QObject):
         log.warning("training failed: %s", message.splitlines()[0] if message else "")
         self.error = message
         self._set_state("failed")
+        first = message.splitlines()[0] if message else "unknown error"
+        self._message(f"Training failed: {first}. The model in use is unchanged.")
         self.failed.emit(message)
 
     @Slot(object)
@@ -202,6 +204,8 @@ class TrainingController(QObject):
             self._on_failed(f"Could not save the new model: {exc}")
             return
         self._on_log(f"Saved the new model: {self.new_model.path}")
+        verb = "stopped" if result.stopped else "finished"
+        self._message(f"Training {verb}: new model {self.new_model.label} (Model → Train Model…)")
         self._set_state("cancelled" if result.stopped else "finished")
         self.model_registered.emit(self.new_model)
 

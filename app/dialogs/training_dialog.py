@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -60,6 +61,7 @@ class TrainingDialog(QDialog):
     def __init__(self, controller: TrainingController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.failure_box: QMessageBox | None = None
         self.setWindowTitle("Train Model")
         self.setModal(False)
         self.resize(900, 720)
@@ -324,7 +326,15 @@ class TrainingDialog(QDialog):
                 self.ap_plot.add_point(key, float(event.get("epoch", 0)), float(value))
 
     def _on_failed(self, message: str) -> None:
+        """Show why the run failed, with the last lines of its log, even if the dialog was closed."""
         self._on_state("failed")
+        self.log_view.appendPlainText(f"Training failed: {message.splitlines()[0]}")
+        self.show()
+        box = QMessageBox(QMessageBox.Icon.Warning, "Training failed", message, parent=self)
+        box.setInformativeText("The model in use is unchanged.")
+        box.setModal(False)
+        box.show()
+        self.failure_box = box
 
     def _on_registered(self, _choice: object) -> None:
         self._on_state(self.controller.state)

@@ -135,3 +135,23 @@ def test_best_epoch_prefers_ap_then_loss() -> None:
     history = [{"epoch": 1, "loss": 1.0, "metrics": {"AP": 0.3}}, {"epoch": 2, "loss": 0.5}]
     assert best_epoch(history)["epoch"] == 1
     assert best_epoch([{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 0.5}])["epoch"] == 2
+
+
+def test_dialog_shows_a_failure_with_the_log_tail_even_after_being_closed(
+    qtbot, session, tmp_path: Path
+) -> None:
+    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "crash"))
+    dialog = TrainingDialog(c)
+    qtbot.addWidget(dialog)
+    try:
+        dialog.show()
+        with qtbot.waitSignal(c.failed, timeout=15000):
+            assert dialog.start()
+            dialog.close()
+    finally:
+        c.shutdown()
+    assert dialog.isVisible()
+    assert "something broke in the child" in dialog.failure_box.text()
+    assert "unchanged" in dialog.status_label.text()
+    assert not dialog.use_button.isEnabled() and dialog.start_button.isEnabled()
+    dialog.failure_box.close()
