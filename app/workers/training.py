@@ -126,6 +126,10 @@ class TrainingRunner(QObject):
         self._process = None
         process.deleteLater()
 
+    def pid(self) -> int:
+        """Return the child's process id (0 when none runs)."""
+        return int(self._process.processId()) if self._process is not None else 0
+
     def log_tail(self) -> list[str]:
         """Return the last lines of the child's log."""
         return list(self._tail)
