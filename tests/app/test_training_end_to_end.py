@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -98,5 +99,16 @@ def test_real_training_run_registers_a_model_the_auto_annotator_then_uses(
     with qtbot.waitSignal(window.auto.run_finished, timeout=60000) as run:
         assert controller.reannotate()
     assert run.args[0] == 1  # the one image not reviewed
+    assert window.auto.model_info.path == choice.path  # the new weights were loaded in place
+    assert window.auto.model_info.class_names == ("circle", "square", "triangle")
+    # A second run starts from the model in use (the dialog's default once one is in use).
+    dialog.fill_bases()
+    assert dialog.settings().base == choice.path
+    with qtbot.waitSignal(controller.model_registered, timeout=180000) as second:
+        assert dialog.start()
+    assert second.args[0].path != choice.path
+    sidecar = json.loads(Path(second.args[0].path).with_suffix(".json").read_text())
+    assert sidecar["settings"]["base"] == choice.path
+    assert "Starting from: Fine-tuned" in "\n".join(controller.log_lines)
     print(f"end-to-end training run: {took:.1f} s, longest event-loop gap {gaps.longest_ms:.0f} ms")
     assert gaps.longest_ms < 1000  # the window stays responsive (bench numbers: see the report)
