@@ -6,6 +6,7 @@ dialog opened later redraws everything from the controller's record of the run.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.model_registry import project_choices
+from app.model_registry import demo_choice, official_choices, project_choices
 from app.training_controller import TrainingController
 from app.training_snapshot import (
     FEW_BOXES,
@@ -180,15 +181,20 @@ class TrainingDialog(QDialog):
     # ----- settings ------------------------------------------------------------------------
 
     def fill_bases(self) -> None:
-        """List the models to start from: scratch, the model in use, earlier versions."""
+        """List the models to start from: scratch, the model in use, earlier versions of this
+        project, the bundled demo model and the official COCO models already downloaded."""
         self.base_combo.clear()
         path, label = self.controller.default_base()
         self.base_combo.addItem(TrainSettings.base_label, ("", TrainSettings.base_label))
         if path:
             self.base_combo.addItem(f"Model in use: {label}", (path, label))
-        for choice in project_choices(self.controller.models_dir()):
-            if choice.path != path:
-                self.base_combo.addItem(choice.label, (choice.path, choice.label))
+        others = [*project_choices(self.controller.models_dir()), demo_choice()]
+        with contextlib.suppress(ImportError, OSError):  # no model library, unreadable cache
+            others += [c for c in official_choices() if c.path]
+        for choice in others:
+            if choice.available and choice.path and choice.path != path:
+                text = f"{choice.label} · {choice.details}" if choice.details else choice.label
+                self.base_combo.addItem(text, (choice.path, choice.label))
         self.base_combo.setCurrentIndex(1 if path else 0)
 
     def refresh_data(self) -> None:
