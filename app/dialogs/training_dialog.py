@@ -212,12 +212,16 @@ class TrainingDialog(QDialog):
             f"{n} reviewed images ({n - n_val if n else 0} train, {n_val} validation) · "
             f"boxes: {per_class}"
         )
-        few = [name for name, k in counts.items() if k < FEW_BOXES]
-        warning = ""
+        few = [name for name, k in counts.items() if 0 < k < FEW_BOXES]
+        none = [name for name, k in counts.items() if k == 0]
+        warnings = []
         if n == 0:
-            warning = "Mark images reviewed (Space) to train on them."
-        elif few:
-            warning = f"Few boxes (< {FEW_BOXES}) for: {', '.join(few)}; expect weak results."
+            warnings.append("Mark images reviewed (Space) to train on them.")
+        if few:
+            warnings.append(f"Few boxes (< {FEW_BOXES}) for {', '.join(few)}: expect weak results.")
+        if none and n:
+            warnings.append(f"No boxes for {', '.join(none)}: the model will not learn them.")
+        warning = " ".join(warnings)
         self.warning_label.setText(warning)
         self.warning_label.setVisible(bool(warning))
 

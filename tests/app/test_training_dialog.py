@@ -116,6 +116,7 @@ def test_dialog_draws_curves_from_progress_and_redraws_them_when_reopened(
     qtbot.addWidget(dialog)
     dialog.show()
     assert "4 reviewed images" in dialog.data_label.text()
+    assert "Few boxes (< 10) for object" in dialog.warning_label.text()
     with qtbot.waitSignal(controller.model_registered, timeout=15000):
         assert dialog.start()
     assert len(dialog.loss_plot.points("total")) == 4
