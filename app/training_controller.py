@@ -54,7 +54,7 @@ class TrainingController(QObject):
         super().__init__(parent)
         self.session = session
         self.auto = auto
-        self.command = command or train_command  # args -> argv; tests start a fake child
+        self.command = command  # args -> argv, instead of the real CLI (tests: a fake child)
         self.runner = TrainingRunner(self)
         self.state = "idle"
         self.settings: TrainSettings | None = None
@@ -125,7 +125,8 @@ class TrainingController(QObject):
         self.start_event, self.iterations, self.epochs, self.log_lines = {}, [], [], []
         self.error, self.result, self.new_model = "", None, None
         self._project = project
-        argv = self.command(cli_arguments(snapshot, settings))
+        args = cli_arguments(snapshot, settings)
+        argv = self.command(args) if self.command else train_command(args, settings.processes)
         self._on_log(
             f"Snapshot: {snapshot.train_images} training and {snapshot.val_images} validation "
             f"images, classes {', '.join(snapshot.class_names)}"

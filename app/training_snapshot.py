@@ -38,6 +38,7 @@ class TrainSettings:
     lr: float | None = None  # None: the recipe's default
     freeze_backbone: bool = False
     device: str = "auto"
+    processes: int = 1  # > 1: one process a GPU through torchrun
     workers: int | None = None  # data-loader processes (None: 0 for small sets, else 2)
     seed: int = 0  # of the train/validation split
 

@@ -139,12 +139,19 @@ class TrainingDialog(QDialog):
         self.freeze_check = QCheckBox("Freeze the backbone (faster, less memory)")
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
+        self.gpus_spin = _spin(1, 16, 1)
+        self.gpus_spin.setToolTip("Processes, one a GPU (torchrun); with the cuda device only")
+        self.gpus_spin.setEnabled(False)
+        self.device_combo.currentTextChanged.connect(
+            lambda device: self.gpus_spin.setEnabled(device == "cuda")
+        )
         row = QHBoxLayout()
         for label, widget in (
             ("Epochs", self.epochs_spin),
             ("Batch", self.batch_spin),
             ("Images", self.size_combo),
             ("Device", self.device_combo),
+            ("GPUs", self.gpus_spin),
         ):
             row.addWidget(QLabel(label))
             row.addWidget(widget)
@@ -239,6 +246,7 @@ class TrainingDialog(QDialog):
             lr=lr if lr > 0 else None,
             freeze_backbone=self.freeze_check.isChecked(),
             device=self.device_combo.currentText(),
+            processes=self.gpus_spin.value() if self.gpus_spin.isEnabled() else 1,
         )
 
     def start(self) -> bool:

@@ -11,9 +11,11 @@ not exit within `kill_after_ms`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections import deque
 from dataclasses import dataclass, field
@@ -42,9 +44,14 @@ class TrainingResult:
     history: list[dict[str, Any]] = field(default_factory=list)  # the "epoch" events
 
 
-def train_command(args: list[str]) -> list[str]:
-    """Return the command line of the training CLI with these arguments."""
-    return [sys.executable, "-m", "detr_model", "train", *args, "--progress", "jsonl"]
+def train_command(args: list[str], processes: int = 1) -> list[str]:
+    """Return the command line of the training CLI with these arguments (through torchrun when
+    `processes` > 1: one process a GPU)."""
+    launcher = [sys.executable]
+    if processes > 1:
+        launcher += ["-m", "torch.distributed.run", "--standalone"]
+        launcher += [f"--nproc-per-node={processes}"]
+    return [*launcher, "-m", "detr_model", "train", *args, "--progress", "jsonl"]
 
 
 class TrainingRunner(QObject):
@@ -95,6 +102,10 @@ class TrainingRunner(QObject):
             "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), env.value("PYTHONPATH")]))
         )
         process.setProcessEnvironment(env)
+        if os.name == "posix" and hasattr(process, "setUnixProcessParameters"):
+            # Its own session: a kill reaches its whole process tree (torchrun workers,
+            # data-loader processes), and Ctrl+C in the app's terminal does not reach it.
+            process.setUnixProcessParameters(QProcess.UnixProcessFlag.CreateNewSession)
         process.setWorkingDirectory(str(cwd))
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)
@@ -121,7 +132,7 @@ class TrainingRunner(QObject):
             return
         self._kill_timer.stop()
         process.blockSignals(True)
-        process.kill()
+        _kill_tree(process)
         process.waitForFinished(3000)
         self._process = None
         process.deleteLater()
@@ -196,7 +207,7 @@ class TrainingRunner(QObject):
     def _kill(self) -> None:
         if self._process is not None:
             self._emit_log(f"The run did not stop within {self.kill_after_ms / 1000:.0f} s: killed")
-            self._process.kill()
+            _kill_tree(self._process)
 
     @Slot(QProcess.ProcessError)
     def _on_error(self, error: QProcess.ProcessError) -> None:
@@ -245,6 +256,15 @@ class TrainingRunner(QObject):
         res.epochs_done = int(result.get("epochs_done", len(res.history)) if result else 0)
         res.time_s = float(result.get("time_s", 0.0) or 0.0) if result else 0.0
         self.finished.emit(res)
+
+
+def _kill_tree(process: QProcess) -> None:
+    """SIGKILL the child and every process of its session (it leads its own group)."""
+    pid = int(process.processId())
+    if os.name == "posix" and pid > 0:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+    process.kill()
 
 
 def _existing(path: Path) -> Path | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from app.workers.training import TrainingResult, TrainingRunner
+from app.workers.training import TrainingResult, TrainingRunner, train_command
 from tests.app.training_support import fake_child, fake_command
 
 
@@ -95,3 +97,39 @@ def test_cancel_kills_a_child_that_ignores_it(qtbot, runner, tmp_path) -> None:
     result: TrainingResult = blocker.args[0]
     assert result.stopped and result.last_checkpoint == out / "last.pt"
     assert not runner.is_running()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie waits only for its reaper
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_killing_a_stubborn_child_kills_its_own_children_too(qtbot, runner, tmp_path) -> None:
+    lines: list[str] = []
+    runner.log.connect(lines.append)
+    _start(runner, tmp_path, "family")
+    qtbot.waitSignal(runner.epoch, timeout=15000).wait()
+    pid = int(next(line for line in lines if line.startswith("grandchild")).split()[1])
+    try:
+        assert _alive(pid)
+        with qtbot.waitSignal(runner.finished, timeout=8000):
+            runner.cancel()
+        qtbot.waitUntil(lambda: not _alive(pid), timeout=5000)
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_several_processes_start_through_torchrun() -> None:
+    one = train_command(["--epochs", "1"])
+    assert one[1:5] == ["-m", "detr_model", "train", "--epochs"] and one[-2:] == [
+        "--progress",
+        "jsonl",
+    ]
+    two = train_command(["--epochs", "1"], processes=2)
+    assert two[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    assert two[5:8] == ["-m", "detr_model", "train"]

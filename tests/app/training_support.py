@@ -1,7 +1,7 @@
 """A fake training child for the runner tests: prints the CLI's JSON lines, then behaves as told.
 
 Usage: python fake_train.py MODE [CLI arguments…]; MODE is ok | crash | error | stoppable |
-stubborn. It writes best.pt/last.pt (a few bytes) into the folder after --out when it has one.
+stubborn | family (stubborn, with a grandchild process). It writes best.pt/last.pt (a few bytes) into the folder after --out when it has one.
 """
 
 from __future__ import annotations
@@ -28,8 +28,12 @@ def save():
 
 if mode == "stoppable":
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-elif mode == "stubborn":
+elif mode in ("stubborn", "family"):
     signal.signal(signal.SIGTERM, lambda *a: None)
+if mode == "family":  # a grandchild, like a data-loader worker or a torchrun worker
+    import subprocess
+    grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    print(f"grandchild {grandchild.pid}", flush=True)
 emit(event="start", images=3, val_images=1, class_names=["circle"], model={}, train_config={})
 print("a log line on stderr", file=sys.stderr, flush=True)
 print("not json on stdout", flush=True)
@@ -43,7 +47,7 @@ for epoch in (1, 2):
          losses={"loss_ce": 1.0, "loss_bbox": 0.5, "loss_giou": 0.4}, lr=1e-4,
          metrics={"AP": 0.1 * epoch, "AP50": 0.2 * epoch}, time_s=0.1, eta_s=0.0,
          checkpoint=str(out / "last.pt") if out else None)
-    if mode in ("stoppable", "stubborn"):
+    if mode in ("stoppable", "stubborn", "family"):
         for _ in range(600):
             if stop:
                 emit(event="done", stopped=True, best_checkpoint=str(out / "best.pt"),
