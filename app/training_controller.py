@@ -218,7 +218,7 @@ class TrainingController(QObject):
             models = result.out_dir.parent.parent / "models"  # the project was closed meanwhile
         models.mkdir(parents=True, exist_ok=True)
         name = result.out_dir.name.replace("run-", "model-", 1)
-        target = models / f"{name}.pt"
+        target = _unique(models / f"{name}.pt")
         tmp = target.with_name(f".{target.name}.tmp")
         shutil.copyfile(checkpoint, tmp)
         with open(tmp, "rb+") as f:
@@ -268,8 +268,9 @@ def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _unique(path: Path) -> Path:
+    """Return path, or path with "-2", "-3", … before its suffix when it exists already."""
     candidate, n = path, 1
     while candidate.exists():
         n += 1
-        candidate = path.with_name(f"{path.name}-{n}")
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
     return candidate

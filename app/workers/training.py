@@ -219,9 +219,8 @@ class TrainingRunner(QObject):
     def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
         self._read_stdout()
         self._read_stderr()
-        for rest, handler in ((self._stdout_buffer, self._handle_stdout_line),):
-            if rest.strip():
-                handler(rest.decode("utf-8", "replace").strip())
+        if self._stdout_buffer.strip():  # a last line without its newline
+            self._handle_stdout_line(self._stdout_buffer.decode("utf-8", "replace").strip())
         if self._stderr_buffer.strip():
             self._emit_log(self._stderr_buffer.decode("utf-8", "replace").rstrip())
         self._stdout_buffer = self._stderr_buffer = b""

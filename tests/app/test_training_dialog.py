@@ -156,3 +156,15 @@ def test_dialog_shows_a_failure_with_the_log_tail_even_after_being_closed(
     assert "unchanged" in dialog.status_label.text()
     assert not dialog.use_button.isEnabled() and dialog.start_button.isEnabled()
     dialog.failure_box.close()
+
+
+def test_two_runs_register_two_versions(qtbot, controller) -> None:
+    paths = []
+    for _ in range(2):
+        with qtbot.waitSignal(controller.model_registered, timeout=15000) as blocker:
+            assert controller.start(TrainSettings())
+        paths.append(blocker.args[0].path)
+    assert paths[0] != paths[1]
+    assert sorted(p.name for p in controller.models_dir().glob("*.pt")) == sorted(
+        Path(p).name for p in paths
+    )
