@@ -75,7 +75,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("cancel_auto_annotate", "Ca&ncel Auto-Annotate", (), "auto.cancel", "Model"),
     ActionSpec("choose_model", "Choose &Model…", ("Ctrl+M",), "auto_ui.choose_model", "Model"),
     ActionSpec("class_mapping", "Class Ma&pping…", (), "auto_ui.edit_class_mapping", "Model"),
-    ActionSpec("train_model", "&Train Model…", (), "show_training_dialog", "Model", tip="Fine-tune a model on the reviewed images"),
+    ActionSpec("train_model", "&Train Model…", ("Ctrl+T",), "show_training_dialog", "Model", tip="Fine-tune a model on the reviewed images"),
     ActionSpec("open_demo", "Open &Demo Project", (), "first_run.open_demo", "Help", tip="Draw 60 synthetic shape images in your data folder and open them"),
     ActionSpec("shortcuts", "&Keyboard Shortcuts", ("F1",), "show_shortcuts", "Help"),
     ActionSpec("about", "&About", (), "show_about", "Help"),
