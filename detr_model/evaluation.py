@@ -101,7 +101,8 @@ def predict_dataset(
     if postprocess is None:
         from detr_model.postprocess import PostProcess
 
-        postprocess = PostProcess()
+        config = getattr(model, "config", None)  # sigmoid (focal) models score per class
+        postprocess = PostProcess(getattr(config, "class_score", "softmax"))
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
