@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # one line for people, the traceback only with -v
-        log.debug("traceback", exc_info=True)
+        log.info("traceback", exc_info=True)  # shown with -v (INFO)
         message = " ".join(str(exc).split()) or type(exc).__name__
         if isinstance(exc, (RuntimeError, TypeError, KeyError, AttributeError)) and not _ours(exc):
             message = f"{type(exc).__name__}: {message}"

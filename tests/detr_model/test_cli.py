@@ -156,3 +156,19 @@ def test_jsonl_mode_reports_errors_as_json(shapes, tmp_path, capsys) -> None:
     assert main(args) == 1
     out = capsys.readouterr().out.strip().splitlines()
     assert json.loads(out[-1])["event"] == "error" and "bad.json" in json.loads(out[-1])["error"]
+
+
+def test_verbose_flag_adds_the_traceback_to_the_error(tmp_path) -> None:
+    cmd = [sys.executable, "-m", "detr_model"]
+    bad = ["predict", "--checkpoint", "x.pt", "--images", "nowhere", "--out", "r.json"]
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    quiet = subprocess.run(
+        cmd + bad, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    loud = subprocess.run(
+        cmd + ["-v", *bad], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert quiet.returncode == loud.returncode == 1
+    assert "Traceback" not in quiet.stderr and "x.pt" in quiet.stderr
+    assert "Traceback" in loud.stderr and "x.pt" in loud.stderr
