@@ -16,15 +16,19 @@ class PostProcess(nn.Module):
 
     `class_score="sigmoid"` (models trained with focal loss, ModelConfig.class_score) scores
     each class with its own sigmoid and ignores the "no object" slot instead.
+    `ignore_labels` are class slots never reported (the "N/A" gaps of COCO ids): their
+    probability is set to 0 before the best class is chosen. Empty, as by default, is the
+    official behaviour.
     """
 
-    def __init__(self, class_score: str = "softmax") -> None:
+    def __init__(self, class_score: str = "softmax", ignore_labels: Sequence[int] = ()) -> None:
         super().__init__()
         if class_score not in ("softmax", "sigmoid"):
             raise ValueError(
                 f"PostProcess: class_score must be softmax or sigmoid: {class_score!r}"
             )
         self.class_score = class_score
+        self.ignore_labels = sorted({int(i) for i in ignore_labels})
 
     @torch.no_grad()
     def forward(
@@ -47,6 +51,8 @@ class PostProcess(nn.Module):
             prob = logits[..., :-1].sigmoid()
         else:
             prob = F.softmax(logits, dim=-1)[..., :-1]  # "no object" dropped
+        if self.ignore_labels:
+            prob = prob.index_fill(-1, torch.tensor(self.ignore_labels, device=prob.device), 0.0)
         scores, labels = prob.max(dim=-1)  # (B, Q)
         xyxy = box_convert(boxes, in_fmt="cxcywh", out_fmt="xyxy")  # (B, Q, 4) relative
         img_h, img_w = sizes.to(xyxy.dtype).unbind(1)

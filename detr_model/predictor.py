@@ -20,6 +20,7 @@ from PIL import Image
 from torch import nn
 
 from detr_model.checkpoint import Checkpoint, load_checkpoint
+from detr_model.coco_classes import NO_CLASS_NAME as PLACEHOLDER
 from detr_model.download import CancelCallback, ProgressCallback, resolve_model
 from detr_model.image_input import (
     IMAGENET_MEAN,
@@ -107,7 +108,11 @@ class Predictor:
         std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
         self._scale = (1.0 / (255.0 * std)).to(self.device)
         self._shift = (-mean / std).to(self.device)
-        self._postprocess = PostProcess()
+        # Placeholder slots ("N/A", the gaps between COCO category ids) are never reported.
+        self._postprocess = PostProcess(
+            getattr(self.config, "class_score", "softmax"),
+            ignore_labels=[i for i, name in enumerate(self.class_names) if name == PLACEHOLDER],
+        )
         log.info("predictor on %s, precision %s", self.device, self.precision)
 
     @classmethod
@@ -186,19 +191,26 @@ class Predictor:
         )  # (B, Q, 6): score, label, x0, y0, x1, y1
         table = table.cpu().numpy()  # the one device-to-host transfer
         return [
-            self._detections(t[:, 0], t[:, 1].astype(np.int64), t[:, 2:], score_threshold)
-            for t in table
+            self._detections(t[:, 0], t[:, 1].astype(np.int64), t[:, 2:], score_threshold, p)
+            for t, p in zip(table, batch, strict=True)
         ]
 
     def _detections(
-        self, scores: np.ndarray, labels: np.ndarray, boxes: np.ndarray, threshold: float
+        self,
+        scores: np.ndarray,
+        labels: np.ndarray,
+        boxes: np.ndarray,
+        threshold: float,
+        image: PreparedImage,
     ) -> Detections:
         """Return the Detections above `threshold`, best first, with their class names."""
         keep = np.flatnonzero(scores >= threshold)
         keep = keep[np.argsort(-scores[keep], kind="stable")]
         kept_labels = labels[keep].astype(np.int64)
         return Detections(
-            boxes=boxes[keep].astype(np.float32).reshape(-1, 4),
+            boxes=_clip_to_image(
+                boxes[keep].astype(np.float32).reshape(-1, 4), image.original_size
+            ),
             scores=scores[keep].astype(np.float32),
             labels=kept_labels,
             names=[self._name(int(label)) for label in kept_labels],
@@ -230,6 +242,14 @@ class Predictor:
         if self.device.type == "cpu" and self.precision == "bf16":
             backbone_to_bfloat16(model)
         return model.to(self.device)
+
+
+def _clip_to_image(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Return xyxy boxes clipped to an image of (height, width) pixels."""
+    height, width = size
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+    return boxes
 
 
 def _shape_key(image: PreparedImage) -> tuple[float, int]:

@@ -206,3 +206,56 @@ def test_bad_inputs_name_the_problem(tmp_path: Path) -> None:
         predictor.predict([np.zeros((10, 10, 3), dtype=np.float32)])
     with pytest.raises(ValueError, match="precision"):
         Predictor(_random_model(), NAMES, precision="fp8")
+
+
+def _model_with_class_biases(biases: list[float], config: ModelConfig | None = None) -> DETR:
+    """Return a model whose logits are the given biases for every query, whatever the image."""
+    torch.manual_seed(0)
+    model = build_detr(config or ModelConfig.tiny(num_classes=len(biases) - 1)).eval()
+    with torch.no_grad():
+        model.class_embed.weight.zero_()
+        model.class_embed.bias.copy_(torch.tensor(biases))
+        last = model.bbox_embed.layers[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.logit(torch.tensor((0.05, 0.05, 0.4, 0.4))))  # sticks out left/top
+    return model
+
+
+def test_placeholder_classes_are_never_reported() -> None:
+    # Slot 0 is "N/A" (as in COCO-id models) and has by far the largest logit.
+    model = _model_with_class_biases([20.0, 5.0, -5.0, -20.0])
+    predictor = Predictor(model, ["N/A", "cat", "dog"], **SMALL)
+    [det] = predictor.predict([_image(120, 80)], score_threshold=0.0)
+    assert len(det.labels) > 0
+    assert set(det.names) == {"cat"}
+    assert (det.labels == 1).all()
+
+
+def test_boxes_are_clipped_to_the_image() -> None:
+    predictor = Predictor(_model_with_class_biases([5.0, -5.0]), ["thing"], **SMALL)
+    [det] = predictor.predict([_image(120, 80)], score_threshold=0.0)
+    assert det.boxes.min() >= 0.0
+    assert (det.boxes[:, 0::2] <= 120).all() and (det.boxes[:, 1::2] <= 80).all()
+    assert np.allclose(det.boxes[0], [0.0, 0.0, 0.25 * 120, 0.25 * 80], atol=1e-3)
+
+
+def test_sigmoid_models_are_scored_with_sigmoids() -> None:
+    # Softmax over [-6, -6, -30] would give each class ~0.5; sigmoid gives ~0.0025.
+    config = ModelConfig.tiny(num_classes=2).replace(class_score="sigmoid")
+    predictor = Predictor(
+        _model_with_class_biases([-6.0, -6.0, -30.0], config), ["a", "b"], **SMALL
+    )
+    [det] = predictor.predict([_image(64, 64)], score_threshold=0.0)
+    assert np.allclose(det.scores, 1 / (1 + math.exp(6.0)), atol=1e-4)
+
+
+def test_postprocess_ignore_labels_picks_the_best_remaining_class() -> None:
+    logits = torch.tensor([[[4.0, 3.0, 1.0, 0.0]]])  # (1, 1, 3 classes + no object)
+    boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.2]]])
+    outputs = {"pred_logits": logits, "pred_boxes": boxes}
+    [plain] = PostProcess()(outputs, [[10, 10]])
+    [ignoring] = PostProcess(ignore_labels=[0])(outputs, [[10, 10]])
+    probs = logits.softmax(-1)[0, 0]
+    assert plain["labels"].item() == 0
+    assert ignoring["labels"].item() == 1
+    assert ignoring["scores"].item() == pytest.approx(probs[1].item())
