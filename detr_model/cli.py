@@ -176,6 +176,7 @@ def _train_config(args: argparse.Namespace):
         "out_dir": str(args.out),
         "resume": str(args.resume) if args.resume else None,
         "augment": not args.no_augment,
+        "log_every": args.log_every or base.log_every,
     }
     return base.replace(**changes)
 
@@ -226,6 +227,7 @@ def _train(args: argparse.Namespace) -> int:
                     "model": model.config.to_dict(),
                     "train_config": config.to_dict(),
                     "processes": ddp.world_size(),
+                    "device": str(ddp.resolve_device(config.device)),
                 }
             )
         on_progress = (lambda e: _emit_json(e)) if jsonl else _ProgressPrinter()
@@ -410,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--labels", choices=("category_id", "contiguous"), default="category_id")
     p.add_argument("--eval-every", type=_positive, default=1)
+    p.add_argument("--log-every", type=_positive, help="iterations between progress events (10)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument(

@@ -172,3 +172,15 @@ def test_verbose_flag_adds_the_traceback_to_the_error(tmp_path) -> None:
     assert quiet.returncode == loud.returncode == 1
     assert "Traceback" not in quiet.stderr and "x.pt" in quiet.stderr
     assert "Traceback" in loud.stderr and "x.pt" in loud.stderr
+
+
+def test_jsonl_start_names_the_device_and_log_every_sets_the_event_rate(shapes, tmp_path) -> None:
+    args = _train_args(
+        shapes, tmp_path / "o", "--epochs", "1", "--device", "cpu", "--log-every", "1"
+    )
+    done = _cli(*args)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert events[0]["event"] == "start" and events[0]["device"] == "cpu"
+    iterations = [e for e in events if e["event"] == "iteration"]
+    assert len(iterations) == 2  # 4 images, batch 2: an event for every iteration
