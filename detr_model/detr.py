@@ -145,8 +145,8 @@ class DETR(nn.Module):
         )  # (L, B, N+G*Q, d); L = 1 without aux_loss; N = 0 without denoising, G = 1 in eval
         logits = self.class_embed(hs)  # (L, B, N+G*Q, C+1)
         offsets = self.bbox_embed(hs)  # (L, B, N+G*Q, 4)
-        if reference is not None:
-            offsets = offsets + inverse_sigmoid(reference).to(offsets.dtype)
+        if reference is not None:  # in fp32: bf16 would round boxes to ~1/128 of the image
+            offsets = offsets.float() + inverse_sigmoid(reference.float())
         boxes = offsets.sigmoid()
         dn_outputs = group_outputs = None
         if dn is not None:
