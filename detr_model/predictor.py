@@ -124,10 +124,21 @@ class Predictor:
         cancel: CancelCallback | None = None,
         **options: object,
     ) -> Predictor:
-        """Return a Predictor for a checkpoint file or an official model name (downloaded once)."""
+        """Return a Predictor for a checkpoint file or an official model name (downloaded once).
+
+        Unless min_size / max_size are given, images are resized as the checkpoint's model was
+        evaluated in training (its train_config's eval_size / max_size; the paper's 800 / 1333
+        for official files): a model trained on 128-pixel images is lost at 800.
+        """
         path = resolve_model(path_or_name, progress=progress, cancel=cancel)
         official_name = str(path_or_name) if not Path(path_or_name).is_file() else None
         ckpt = load_checkpoint(path, official_name=official_name)
+        trained = ckpt.train_config or {}
+        for option, key in (("min_size", "eval_size"), ("max_size", "max_size")):
+            if options.get(option) is None and trained.get(key):
+                options[option] = int(trained[key])
+            elif options.get(option) is None:
+                options.pop(option, None)
         model = ckpt.build_model()
         predictor = cls(model, ckpt.class_names, copy_model=False, **options)  # type: ignore[arg-type]
         predictor.checkpoint = replace(ckpt, state_dict={})  # the weights live in the model

@@ -40,8 +40,8 @@ class ModelSpec:
     path: str
     device: str = "auto"
     batch_size: int = 0  # 0: pick (1 on the CPU, 4 on a GPU)
-    min_size: int = 800
-    max_size: int = 1333
+    min_size: int | None = None  # None: as the checkpoint was evaluated in training (else 800)
+    max_size: int | None = None  # None: the checkpoint's (else 1333)
 
 
 @dataclass(frozen=True)

@@ -259,3 +259,19 @@ def test_postprocess_ignore_labels_picks_the_best_remaining_class() -> None:
     assert plain["labels"].item() == 0
     assert ignoring["labels"].item() == 1
     assert ignoring["scores"].item() == pytest.approx(probs[1].item())
+
+
+def test_from_checkpoint_resizes_as_the_model_was_evaluated_in_training(tmp_path: Path) -> None:
+    from detr_model.train_config import TrainConfig
+
+    path = tmp_path / "small.pt"
+    train_config = TrainConfig.small_images(128)
+    save_checkpoint(path, _random_model(), class_names=NAMES, train_config=train_config)
+    loaded = Predictor.from_checkpoint(path, device="cpu", precision="fp32")
+    assert (loaded.min_size, loaded.max_size) == (train_config.eval_size, train_config.max_size)
+    assert train_config.eval_size == 128
+    chosen = Predictor.from_checkpoint(path, device="cpu", precision="fp32", min_size=64)
+    assert chosen.min_size == 64
+    plain = tmp_path / "plain.pt"
+    save_checkpoint(plain, _random_model(), class_names=NAMES)
+    assert Predictor.from_checkpoint(plain, device="cpu").min_size == 800
