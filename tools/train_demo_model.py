@@ -1,7 +1,9 @@
 """Train the bundled demo model: the tiny DETR on synthetic shapes, from scratch, reproducibly.
 
-    python tools/train_demo_model.py                      # about 30 CPU-minutes, 1 thread
-    python tools/train_demo_model.py --epochs 50 --threads 2 --work /tmp/demo-train
+    python tools/train_demo_model.py                # 35 epochs, 2 threads: 25.5 min here
+    python tools/train_demo_model.py --epochs 60 --work /tmp/demo-train
+
+The bundled file was made with the defaults (held-out AP50 0.748, 7.3 MiB).
 
 Steps, all seeded: generate 800 training and 100 validation images of circles, squares and
 triangles (`python -m detr_model synth`), train `--preset tiny --init none` with the CLI's
@@ -68,8 +70,8 @@ def _write_half(best: Path, out: Path, metrics: dict) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=35)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", type=Path, default=Path("/tmp/detr-studio-demo-train"))
     parser.add_argument("--out", type=Path, default=ROOT / "app/resources/models/demo.pth")
     args = parser.parse_args()
