@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import random
+import shutil
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,15 @@ AUTO_VAL_FRACTION = 0.2
 FEW_BOXES = 10  # a class with fewer boxes than this gets a warning
 
 
+def gpu_likely() -> bool:
+    """Return True when a CUDA GPU is probably there, without importing torch when it is not
+    imported yet (the driver's files or nvidia-smi tell)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return bool(torch.cuda.is_available())
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """The training dialog's fields; every default makes a run that works on a CPU."""
@@ -37,6 +48,7 @@ class TrainSettings:
     val_fraction: float | None = None  # None: automatic; 0: no validation
     lr: float | None = None  # None: the recipe's default
     freeze_backbone: bool = False
+    fast: bool = field(default_factory=lambda: not gpu_likely())  # cached backbone features
     device: str = "auto"
     processes: int = 1  # > 1: one process a GPU through torchrun
     workers: int | None = None  # data-loader processes (None: 0 for small sets, else 2)
@@ -151,7 +163,9 @@ def cli_arguments(snapshot: Snapshot, settings: TrainSettings) -> list[str]:
         args += ["--val-json", str(snapshot.val_json), "--val-images", str(snapshot.images_dir)]
     if settings.lr is not None:
         args += ["--lr", repr(settings.lr)]
-    if settings.freeze_backbone:
+    if settings.fast and settings.base:  # a random backbone is worth nothing frozen
+        args += ["--fast"]
+    elif settings.freeze_backbone:
         args += ["--lr-backbone", "0"]
     workers = settings.workers
     if workers is None:

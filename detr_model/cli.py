@@ -107,6 +107,9 @@ class _ProgressPrinter:
                 f"loss {event['loss']:.4f} eta {eta}  "
             )
             sys.stderr.flush()
+        elif event["event"] == "cache" and event["done"] == event["total"]:
+            scales = ", ".join(str(s) for s in event["scales"])
+            print(f"cached the backbone features of {event['total']} images at {scales} px")
         elif event["event"] == "epoch":
             if self.tty:
                 sys.stderr.write("\n")
@@ -166,7 +169,9 @@ def _train_config(args: argparse.Namespace):
         "epochs": args.epochs,
         "batch_size": args.batch_size or base.batch_size,
         "lr": args.lr if args.lr is not None else base.lr,
-        "lr_backbone": args.lr_backbone if args.lr_backbone is not None else base.lr_backbone,
+        "lr_backbone": 0.0
+        if args.fast
+        else (args.lr_backbone if args.lr_backbone is not None else base.lr_backbone),
         "lr_drop": args.lr_drop or max(1, round(args.epochs * 2 / 3)),
         "num_workers": args.workers,
         "eval_every": args.eval_every,
@@ -176,6 +181,7 @@ def _train_config(args: argparse.Namespace):
         "out_dir": str(args.out),
         "resume": str(args.resume) if args.resume else None,
         "augment": not args.no_augment,
+        "feature_cache": args.fast,
         "log_every": args.log_every or base.log_every,
     }
     return base.replace(**changes)
@@ -410,6 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-queries", type=_positive)
     p.add_argument("--image-size", type=_positive, help="shorter side at eval; scales training")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="freeze the backbone and cache its features once (fast fine-tuning on a CPU)",
+    )
     p.add_argument("--labels", choices=("category_id", "contiguous"), default="category_id")
     p.add_argument("--eval-every", type=_positive, default=1)
     p.add_argument("--log-every", type=_positive, help="iterations between progress events (10)")

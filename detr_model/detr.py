@@ -14,7 +14,7 @@ from .anchors import QueryAnchors, inverse_sigmoid
 from .backbone import Joiner, build_backbone
 from .config import ModelConfig
 from .denoising import DenoisingBatch, DenoisingQueries, query_attention_mask
-from .nested import NestedTensor, nested_tensor_from_tensor_list
+from .nested import BackboneFeatures, NestedTensor, nested_tensor_from_tensor_list
 from .transformer import Transformer, build_transformer
 
 Images = NestedTensor | Tensor | Sequence[Tensor]
@@ -117,17 +117,13 @@ class DETR(nn.Module):
         Images are normalised float tensors; a list of differently sized images is padded at
         the bottom/right and the padding is masked out of attention. `targets` are used only
         in training with denoising on (config.dn_groups > 0): they give the denoising queries.
+        `BackboneFeatures` (cached by a frozen backbone) skip the backbone body.
         """
         samples = _to_nested(images)
-        stem_weight = self.backbone[0].body.conv1.weight
-        if stem_weight.is_contiguous(memory_format=torch.channels_last) and not (
-            stem_weight.is_contiguous()
-        ):
-            # The model was moved to channels_last: feed the backbone the same layout.
-            samples = NestedTensor(
-                samples.tensors.contiguous(memory_format=torch.channels_last), samples.mask
-            )
-        features, pos = self.backbone(samples)
+        if isinstance(samples, BackboneFeatures):  # cached by a frozen backbone
+            features, pos = samples, self.backbone[1](samples.tensors, samples.mask)
+        else:
+            features, pos = self.backbone(_backbone_layout(samples, self.backbone))
         dn = None
         if self.training and targets is not None and hasattr(self, "denoising"):
             dn = self.denoising(targets, self.num_queries)
@@ -205,6 +201,18 @@ def _layer_outputs(logits: Tensor, boxes: Tensor, aux_loss: bool) -> dict[str, A
             for a, b in zip(logits[:-1], boxes[:-1], strict=True)
         ]
     return {"pred_logits": logits[-1], "pred_boxes": boxes[-1], "aux_outputs": aux}
+
+
+def _backbone_layout(samples: NestedTensor, backbone: Joiner) -> NestedTensor:
+    """Return the samples in channels_last when the model was moved to it, else unchanged."""
+    stem_weight = backbone[0].body.conv1.weight
+    if stem_weight.is_contiguous(memory_format=torch.channels_last) and not (
+        stem_weight.is_contiguous()
+    ):
+        return NestedTensor(
+            samples.tensors.contiguous(memory_format=torch.channels_last), samples.mask
+        )
+    return samples
 
 
 def _to_nested(images: Images) -> NestedTensor:

@@ -23,6 +23,7 @@ from detr_model.criterion import SetCriterion
 from detr_model.data.transforms import collate_fn
 from detr_model.ema import ModelEma
 from detr_model.evaluation import coco_metrics, predict_dataset
+from detr_model.feature_cache import FeatureCache, FeatureCacheError, cache_training_features
 from detr_model.postprocess import PostProcess
 from detr_model.schedule import make_scheduler
 from detr_model.train_config import TrainConfig
@@ -168,15 +169,16 @@ def _loader(data: Any, config: TrainConfig, device: torch.device, *, train: bool
     sampler = None
     if ddp.is_distributed() and train:
         sampler = DistributedSampler(data, shuffle=True, seed=config.seed)
+    workers = 0 if isinstance(data, FeatureCache) else config.num_workers  # already in memory
     return DataLoader(
         data,
         batch_size=config.batch_size,
         shuffle=train and sampler is None,
         sampler=sampler,
-        num_workers=config.num_workers,
-        collate_fn=collate_fn,
+        num_workers=workers,
+        collate_fn=getattr(data, "collate_fn", collate_fn),
         pin_memory=device.type == "cuda",
-        persistent_workers=config.num_workers > 0,
+        persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(config.seed) if train else None,
         worker_init_fn=_ignore_sigint,
     )
@@ -250,11 +252,22 @@ def fit(
     device = ddp.resolve_device(config.device)
     model.to(device)
     criterion.to(device)
-    if config.lr_backbone <= 0:
+    if config.lr_backbone <= 0 or config.feature_cache:
         for name, param in model.named_parameters():
             if "backbone" in name:
                 param.requires_grad_(False)
     class_names = _class_names(train_data, model.config.num_classes)
+    main = ddp.is_main_process()
+    emit = on_progress if (on_progress is not None and main) else (lambda event: None)
+    if config.feature_cache and not isinstance(_dataset(train_data), FeatureCache):
+        try:
+            train_data = cache_training_features(
+                model, _dataset(train_data), config, device, emit, should_stop
+            )
+        except FeatureCacheError as exc:
+            if should_stop is not None and should_stop():
+                return FitResult(stopped=True)
+            raise TrainingError(str(exc)) from exc
     optimizer = make_optimizer(model, config)
     train_loader = _loader(train_data, config, device, train=True)
     scheduler, per_iteration = make_scheduler(optimizer, config, max(len(train_loader), 1))
@@ -266,7 +279,6 @@ def fit(
         start_epoch = int(state["epoch"])
         result.history = list(state.get("history") or [])
         best_value = state.get("best_value")
-    main = ddp.is_main_process()
     out_dir = Path(config.out_dir)
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -281,7 +293,6 @@ def fit(
     val_loader = _loader(val_data, config, device, train=False) if val_data is not None else None
     coco_gt = _dataset(val_data).coco() if val_data is not None else None
     label_map = getattr(_dataset(val_data), "label_to_category", None) if val_data else None
-    emit = on_progress if (on_progress is not None and main) else (lambda event: None)
     iters_per_epoch = max(len(train_loader), 1)
     clock = _Clock(
         (config.epochs - start_epoch) * iters_per_epoch,

@@ -34,8 +34,8 @@ class NestedTensor:
         return cls(tensors, mask)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> NestedTensor:
-        """Return a copy of the images and mask on `device`."""
-        return NestedTensor(
+        """Return a copy of the images and mask on `device` (of the same class)."""
+        return type(self)(
             self.tensors.to(device, non_blocking=non_blocking),
             self.mask.to(device, non_blocking=non_blocking),
         )
@@ -54,6 +54,14 @@ class NestedTensor:
 
     def __repr__(self) -> str:
         return f"NestedTensor(tensors={tuple(self.tensors.shape)}, mask={tuple(self.mask.shape)})"
+
+
+class BackboneFeatures(NestedTensor):
+    """Features the backbone body already computed (B, C, h, w) with their padding mask.
+
+    DETR.forward skips the backbone body for these (see feature_cache.py); the position
+    encoding is still computed from the mask.
+    """
 
 
 def nested_tensor_from_tensor_list(images: Sequence[Tensor]) -> NestedTensor:

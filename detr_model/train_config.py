@@ -79,6 +79,9 @@ class TrainConfig:
     """Shorter image side at evaluation."""
     augment: bool = True
     """Random flip, multi-scale and crop; False resizes training images to eval_size only."""
+    feature_cache: bool = False
+    """Fast mode: freeze the backbone, compute its features once per image, scale and flip, and
+    train only the transformer and heads on them (feature_cache.py); no random crop."""
 
     # Running
     eval_every: int = 1

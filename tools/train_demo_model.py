@@ -72,6 +72,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=35)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--image-size", type=int, help="training/eval side (default: the recipe's)")
+    parser.add_argument("--workers", type=int, default=0, help="data-loader processes")
     parser.add_argument("--work", type=Path, default=Path("/tmp/detr-studio-demo-train"))
     parser.add_argument("--out", type=Path, default=ROOT / "app/resources/models/demo.pth")
     args = parser.parse_args()
@@ -92,7 +95,9 @@ def main() -> int:
             "--train-json", str(train_json), "--train-images", str(train_json.parent),
             "--val-json", str(val_json), "--val-images", str(val_json.parent),
             "--preset", "tiny", "--init", "none", "--epochs", str(args.epochs),
-            "--workers", "0", "--seed", "0", "--out", str(run),
+            "--workers", str(args.workers), "--seed", "0", "--out", str(run),
+            "--device", args.device,
+            *(["--image-size", str(args.image_size)] if args.image_size else []),
         ]
     )  # fmt: skip
     if code != 0:

@@ -116,6 +116,7 @@ class TrainingDialog(QDialog):
         box = QGroupBox("Settings")
         form = QFormLayout(box)
         self.base_combo = QComboBox()
+        self.base_combo.currentIndexChanged.connect(lambda _index: self._on_base_changed())
         self.data_label = QLabel()
         self.data_label.setWordWrap(True)
         self.warning_label = QLabel()
@@ -137,6 +138,14 @@ class TrainingDialog(QDialog):
         self.lr_spin.setSingleStep(1e-5)
         self.lr_spin.setSpecialValueText("recipe default")
         self.freeze_check = QCheckBox("Freeze the backbone (faster, less memory)")
+        self.fast_check = QCheckBox(
+            "Fast mode: compute the frozen backbone's features once and train the rest on them"
+        )
+        self.fast_check.setToolTip(
+            "Many epochs in minutes on a CPU; no random crops. On by default without a GPU."
+        )
+        self.fast_check.setChecked(d.fast)
+        self.fast_check.toggled.connect(self._on_fast_toggled)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.gpus_spin = _spin(1, 16, 1)
@@ -163,6 +172,8 @@ class TrainingDialog(QDialog):
         form.addRow("", row)
         form.addRow("Learning rate", self.lr_spin)
         form.addRow("", self.freeze_check)
+        form.addRow("", self.fast_check)
+        self._on_fast_toggled(self.fast_check.isChecked())
         self.settings_box = box
         return box
 
@@ -245,9 +256,27 @@ class TrainingDialog(QDialog):
             val_fraction=self.val_combo.currentData(),
             lr=lr if lr > 0 else None,
             freeze_backbone=self.freeze_check.isChecked(),
+            fast=self.fast_check.isChecked() and self.fast_check.isEnabled(),
             device=self.device_combo.currentText(),
             processes=self.gpus_spin.value() if self.gpus_spin.isEnabled() else 1,
         )
+
+    def _on_fast_toggled(self, fast: bool) -> None:
+        # Fast mode freezes the backbone by definition.
+        fast = fast and self.fast_check.isEnabled()
+        self.freeze_check.setEnabled(not fast)
+        if fast and not self.freeze_check.isChecked():
+            self.freeze_check.setChecked(True)
+            self._freeze_forced = True
+        elif not fast and getattr(self, "_freeze_forced", False):
+            self.freeze_check.setChecked(False)  # give back the user's choice
+            self._freeze_forced = False
+
+    def _on_base_changed(self) -> None:
+        # Fast mode needs a trained backbone: a random one, frozen, learns nothing.
+        base = (self.base_combo.currentData() or ("", ""))[0]
+        self.fast_check.setEnabled(bool(base))
+        self._on_fast_toggled(self.fast_check.isChecked())
 
     def start(self) -> bool:
         """Start training with the shown settings; True if it started."""
@@ -320,6 +349,12 @@ class TrainingDialog(QDialog):
         )
 
     def _on_progress(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "cache":
+            self.status_label.setText(
+                f"Fast mode: computing the backbone features of image "
+                f"{event.get('done')}/{event.get('total')}…"
+            )
+            return
         epoch, epochs = int(event.get("epoch", 1)), max(int(event.get("epochs", 1)), 1)
         i, n = int(event.get("iteration", 0)), max(int(event.get("iterations", 1)), 1)
         x = epoch - 1 + i / n

@@ -58,7 +58,7 @@ class TrainingRunner(QObject):
     """Starts and watches one training child process at a time."""
 
     started = Signal(dict)  # the "start" event (images, class names, configs)
-    progress = Signal(dict)  # an "iteration" event (epoch, iteration, loss, losses, eta_s)
+    progress = Signal(dict)  # an "iteration" (epoch, iteration, loss, eta_s) or "cache" event
     epoch = Signal(dict)  # an "epoch" event (loss, losses, metrics, checkpoint, eta_s)
     log = Signal(str)  # one line of the child's log
     failed = Signal(str)  # why the run failed, with the last lines of the log
@@ -185,6 +185,11 @@ class TrainingRunner(QObject):
             )
             self.started.emit(event)
         elif kind == "iteration":
+            self.progress.emit(event)
+        elif kind == "cache":  # fast mode computes the frozen backbone's features first
+            done, total = event.get("done"), event.get("total")
+            if done == total:
+                self._emit_log(f"Cached the backbone features of {total} images (fast mode)")
             self.progress.emit(event)
         elif kind == "epoch":
             assert self._result is not None

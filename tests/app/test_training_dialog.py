@@ -168,3 +168,47 @@ def test_two_runs_register_two_versions(qtbot, controller) -> None:
     assert sorted(p.name for p in controller.models_dir().glob("*.pt")) == sorted(
         Path(p).name for p in paths
     )
+
+
+def test_fast_mode_asks_the_cli_for_cached_features_only_from_a_trained_model(
+    session, tmp_path: Path
+) -> None:
+    snap = write_snapshot(session.project, tmp_path / "run", TrainSettings())
+    args = cli_arguments(snap, TrainSettings(base="/models/demo.pth", fast=True))
+    assert "--fast" in args and "--lr-backbone" not in args
+    assert "--fast" not in cli_arguments(snap, TrainSettings(base="", fast=True))
+    args = cli_arguments(snap, TrainSettings(base="/models/demo.pth", fast=False))
+    assert "--fast" not in args
+
+
+def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(qtbot, controller) -> None:
+    dialog = TrainingDialog(controller)
+    qtbot.addWidget(dialog)
+    dialog.base_combo.clear()
+    dialog.base_combo.addItem("Tiny model from scratch", ("", "Tiny model from scratch"))
+    dialog.base_combo.addItem("Demo", ("/models/demo.pth", "Demo"))
+    dialog.fast_check.setChecked(True)
+    dialog.base_combo.setCurrentIndex(0)
+    assert not dialog.fast_check.isEnabled() and not dialog.settings().fast
+    assert dialog.freeze_check.isEnabled() and not dialog.freeze_check.isChecked()
+    dialog.base_combo.setCurrentIndex(1)
+    assert dialog.fast_check.isEnabled() and dialog.settings().fast
+    assert dialog.freeze_check.isChecked() and not dialog.freeze_check.isEnabled()
+    dialog.fast_check.setChecked(False)
+    assert dialog.freeze_check.isEnabled() and not dialog.freeze_check.isChecked()
+
+
+def test_caching_progress_shows_in_the_status_and_the_log(qtbot, session, tmp_path) -> None:
+    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "cache"))
+    dialog = TrainingDialog(c)
+    qtbot.addWidget(dialog)
+    try:
+        with qtbot.waitSignal(c.model_registered, timeout=15000):
+            assert dialog.start()
+    finally:
+        c.shutdown()
+    assert "Cached the backbone features of 4 images (fast mode)" in dialog.log_view.toPlainText()
+    cache_events = [e for e in c.iterations if e.get("event") == "cache"]
+    assert [e["done"] for e in cache_events] == [2, 4]
+    dialog._on_progress(cache_events[0])
+    assert "backbone features of image 2/4" in dialog.status_label.text()

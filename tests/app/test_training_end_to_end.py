@@ -104,11 +104,14 @@ def test_real_training_run_registers_a_model_the_auto_annotator_then_uses(
     # A second run starts from the model in use (the dialog's default once one is in use).
     dialog.fill_bases()
     assert dialog.settings().base == choice.path
+    dialog.fast_check.setChecked(True)  # fast mode: the model's frozen backbone, cached
     with qtbot.waitSignal(controller.model_registered, timeout=180000) as second:
         assert dialog.start()
     assert second.args[0].path != choice.path
     sidecar = json.loads(Path(second.args[0].path).with_suffix(".json").read_text())
     assert sidecar["settings"]["base"] == choice.path
     assert "Starting from: Fine-tuned" in "\n".join(controller.log_lines)
+    assert sidecar["settings"]["fast"] is True
+    assert "Cached the backbone features of 6 images (fast mode)" in controller.log_lines
     print(f"end-to-end training run: {took:.1f} s, longest event-loop gap {gaps.longest_ms:.0f} ms")
     assert gaps.longest_ms < 1000  # the window stays responsive (bench numbers: see the report)

@@ -1,7 +1,8 @@
 """A fake training child for the runner tests: prints the CLI's JSON lines, then behaves as told.
 
 Usage: python fake_train.py MODE [CLI arguments…]; MODE is ok | crash | error | stoppable |
-stubborn | family (stubborn, with a grandchild process). It writes best.pt/last.pt (a few bytes) into the folder after --out when it has one.
+stubborn | family (stubborn, with a grandchild process) | cache (fast mode's caching
+events first). It writes best.pt/last.pt (a few bytes) into the folder after --out when it has one.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ if mode == "family":  # a grandchild, like a data-loader worker or a torchrun wo
     print(f"grandchild {grandchild.pid}", flush=True)
 emit(event="start", images=3, val_images=1, class_names=["circle"], model={}, train_config={})
 print("a log line on stderr", file=sys.stderr, flush=True)
+if mode == "cache":  # fast mode: the backbone features first
+    for done in (2, 4):
+        emit(event="cache", done=done, total=4, scales=[64])
 print("not json on stdout", flush=True)
 for epoch in (1, 2):
     for i in (1, 2):
