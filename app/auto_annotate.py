@@ -121,6 +121,7 @@ class AutoAnnotator(QObject):
         self.score_floor = DEFAULT_SCORE_FLOOR
         self.spec_options: dict[str, int] = {}  # ModelSpec fields (min_size, batch_size, …)
         self.device = device_setting(qsettings)
+        self.gpu_busy = False  # a training run holds the GPU: run on the CPU meanwhile
         self.mappings = ClassMappings(session)
         self.choice: ModelChoice | None = None
         self.model_info: ModelInfo | None = None
@@ -247,6 +248,26 @@ class AutoAnnotator(QObject):
             self.qsettings.setValue(SETTINGS_DEVICE, device)
         self.unload_model()
 
+    def set_gpu_busy(self, busy: bool) -> None:
+        """Say whether training holds the GPU; while it does, runs load the model on the CPU
+        (a model already on the GPU is dropped, and reloaded there once training ends)."""
+        if busy == self.gpu_busy:
+            return
+        self.gpu_busy = busy
+        info = self.model_info
+        movable = self.device in ("auto", "cuda")
+        if info is not None and movable and busy != info.device.startswith("cpu"):
+            self.unload_model()
+        else:
+            self.device_changed.emit(info.device if info is not None else "")
+
+    def run_device(self) -> str:
+        """Return the device the next run asks for: the chosen one, or "cpu" while training
+        holds the GPU and the choice could be the GPU."""
+        if self.gpu_busy and self.device in ("auto", "cuda"):
+            return "cpu"
+        return self.device
+
     def unload_model(self) -> None:
         """Free the loaded model (the worker drops it and empties the CUDA cache)."""
         self.model_info = None
@@ -257,7 +278,7 @@ class AutoAnnotator(QObject):
     def spec(self) -> ModelSpec:
         """Return what the worker should load for the chosen model and device."""
         assert self.choice is not None
-        return replace(ModelSpec(self.choice.path, self.device), **self.spec_options)
+        return replace(ModelSpec(self.choice.path, self.run_device()), **self.spec_options)
 
     # ----- worker thread -------------------------------------------------------------------
 

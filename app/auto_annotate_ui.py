@@ -160,4 +160,4 @@ class AutoAnnotateUI(QObject):
         c = self.controller
         choice = c.choice or (c.current_choice() if self.window.session.project else None)
         device = c.model_info.device if c.model_info is not None else ""
-        self.device_label.set_model(choice.label if choice else "", device)
+        self.device_label.set_model(choice.label if choice else "", device, gpu_busy=c.gpu_busy)

@@ -164,6 +164,8 @@ class TrainingController(QObject):
     @Slot(dict)
     def _on_started(self, event: dict) -> None:
         self.start_event = event
+        if self.auto is not None and str(event.get("device", "")).startswith("cuda"):
+            self.auto.set_gpu_busy(True)  # auto-annotate moves to the CPU meanwhile
         self.started.emit(event)
 
     @Slot(dict)
@@ -252,6 +254,8 @@ class TrainingController(QObject):
 
     def _set_state(self, state: str) -> None:
         self.state = state
+        if state != "running" and self.auto is not None:
+            self.auto.set_gpu_busy(False)
         self.state_changed.emit(state)
 
     def _message(self, text: str) -> None:

@@ -2,7 +2,7 @@
 
     python bench/convergence.py scratch [--variants base,backbone,dn,...] [--minutes 15]
                                         [--marks 5 10 15] [--size 128 160] [--threads 1]
-    python bench/convergence.py finetune --base RUN/best.pt [--minutes 5] [--marks 2 5]
+    python bench/convergence.py finetune --base RUN/best.pt [--marks 2 5] [--modes full,fast]
 
 `scratch` trains ModelConfig.tiny on 800 seeded synthetic shapes images (val: 100 others) for a
 wall-clock budget per variant, evaluating after every epoch, and prints AP50 at each mark (the
@@ -13,7 +13,9 @@ layer trained, one lr), each option added to `backbone` alone, and `fast` (Train
 
 `finetune` starts from a 3-class checkpoint, adds a 4th shape ("cross") with <= 100 training
 images (all shapes annotated) and prints the new class's and the old classes' AP50 on 100
-4-class validation images at each mark, next to the old classes' AP50 before fine-tuning.
+4-class validation images at each mark, next to the old classes' AP50 before fine-tuning, and
+the seconds per epoch. `--modes full,frozen,fast` compares training every layer, a frozen
+backbone, and fast mode (frozen backbone, features cached once: TrainConfig.feature_cache).
 """
 
 from __future__ import annotations
@@ -219,7 +221,8 @@ def scratch(args: argparse.Namespace) -> None:
 
 
 def _finetune_once(ckpt, train, val, config: TrainConfig, marks: list[float]):
-    """Returns (old AP50 before, [(minute, new AP50, old AP50)]) of one fine-tuning run."""
+    """Returns (old AP50 before, [(minute, new AP50, old AP50)], timing) of one fine-tuning run;
+    timing: {"epochs", "s_per_epoch", "cache_s"} (the evaluations at the marks not counted)."""
     names, cats = train.class_names, val.label_to_category
     old_ids = [cats[i] for i, n in enumerate(names) if n in SHAPE_CATEGORIES]
     new_ids = [cats[i] for i, n in enumerate(names) if n == "cross"]
@@ -234,45 +237,70 @@ def _finetune_once(ckpt, train, val, config: TrainConfig, marks: list[float]):
     model, _ = finetune_model(ckpt, names)
     results: list[tuple[float, float, float]] = []
     started = time.monotonic()
+    timing = {"epochs": 0, "epoch_s": 0.0, "cache_s": 0.0}
+
+    def on_progress(event: dict) -> None:
+        if event["event"] == "cache" and event["done"] == event["total"]:
+            timing["cache_s"] = time.monotonic() - started
+        elif event["event"] == "epoch":
+            timing["epochs"] += 1
+            timing["epoch_s"] += event["time_s"]
 
     def stop() -> bool:
         # Evaluates when a mark is passed (evaluation time counts); stops after the last.
         if (time.monotonic() - started) / 60 < marks[len(results)]:
             return False
+        eval_started = time.monotonic()
         dets = predict_dataset(model, loader, postprocess=post, label_to_category=cats)
         new_ap = _ap50_by_class(val.coco(), dets, new_ids)
         old_ap = _ap50_by_class(val.coco(), dets, old_ids)
         results.append((marks[len(results)], new_ap, old_ap))
+        timing["epoch_s"] -= time.monotonic() - eval_started  # inside an epoch's time
         print(f"  lr {config.lr:g} @{results[-1][0]:g} min: new {new_ap:.3f} "
-              f"old {old_ap:.3f} (before {old_before:.3f})", flush=True)  # fmt: skip
+              f"old {old_ap:.3f} (before {old_before:.3f}) after {timing['epochs']} epochs",
+              flush=True)  # fmt: skip
         return len(results) == len(marks)
 
-    fit(model, build_criterion(model.config, config), train, None, config, should_stop=stop)
-    return old_before, results
+    criterion = build_criterion(model.config, config)
+    fit(model, criterion, train, None, config, on_progress=on_progress, should_stop=stop)
+    timing["s_per_epoch"] = timing["epoch_s"] / max(timing["epochs"], 1)
+    return old_before, results, timing
+
+
+FINETUNE_MODES: dict[str, dict[str, Any]] = {
+    "full": {},  # every layer the recipe trains, backbone at the same lr
+    "frozen": {"lr_backbone": 0.0},  # backbone frozen, run every step
+    "fast": {"lr_backbone": 0.0, "feature_cache": True},  # frozen, features cached once
+}
 
 
 def finetune(args: argparse.Namespace) -> None:
-    """Fine-tunes `--base` with a 4th class and prints new/old AP50 at each mark."""
+    """Fine-tunes `--base` with a 4th class and prints new/old AP50 at each mark, per mode."""
     shapes = (*SHAPE_CATEGORIES, "cross")
     ckpt = load_checkpoint(args.base)
     marks = sorted(args.marks)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data or Path(tmp) / "ft_data"
-        for lr in args.lrs:
-            changes = {"lr": lr, "lr_backbone": lr, "amp": args.amp, **_pairs(args.train_set)}
-            config = _train_config(args, changes, Path(tmp) / "run")
-            config = config.replace(epochs=10**4, lr_drop=10**4, ema_decay=0.0)
-            train, val = _datasets(root, args, config, shapes)
-            before, results = _finetune_once(ckpt, train, val, config, marks)
-            rows.append((lr, before, results))
+        for mode in args.modes.split(","):
+            for lr in args.lrs:
+                changes = {"lr": lr, "lr_backbone": lr, "amp": args.amp, **FINETUNE_MODES[mode]}
+                config = _train_config(
+                    args, {**changes, **_pairs(args.train_set)}, Path(tmp) / "run"
+                )
+                config = config.replace(epochs=10**4, lr_drop=10**4, ema_decay=0.0)
+                train, val = _datasets(root, args, config, shapes)
+                print(f"{mode}, lr {lr:g}:", flush=True)
+                before, results, timing = _finetune_once(ckpt, train, val, config, marks)
+                rows.append((mode, lr, before, results, timing))
     print(f"\nfine-tune with a new class: {args.images} images, threads {torch.get_num_threads()}")
-    print("| lr | old AP50 before | " + " | ".join(
-        f"new @{m:g} | old @{m:g}" for m in marks) + " |")  # fmt: skip
-    print("|---|---|" + "---|---|" * len(marks))
-    for lr, before, results in rows:
+    print("| mode | lr | s/epoch | caching s | old AP50 before | " + " | ".join(
+        f"new @{m:g} min | old @{m:g} min" for m in marks) + " |")  # fmt: skip
+    print("|---|---|---|---|---|" + "---|---|" * len(marks))
+    for mode, lr, before, results, timing in rows:
         cells = " | ".join(f"{n:.3f} | {o:.3f}" for _, n, o in results)
-        print(f"| {lr:g} | {before:.3f} | {cells} |")
+        print(f"| {mode} | {lr:g} | {timing['s_per_epoch']:.1f} | {timing['cache_s']:.0f} | "
+              f"{before:.3f} | {cells} |")  # fmt: skip
 
 
 def main() -> None:
@@ -288,6 +316,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40, help="schedule length (cosine/drop)")
     parser.add_argument("--lr", type=float)
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4], help="finetune lrs")
+    parser.add_argument("--modes", default="full", help=f"finetune: of {','.join(FINETUNE_MODES)}")
     parser.add_argument("--base", type=Path, help="finetune: the 3-class checkpoint")
     parser.add_argument("--data", type=Path, help="folder to keep the generated data in")
     parser.add_argument("--keep", type=Path, help="scratch: keep each variant's run here")

@@ -43,9 +43,12 @@ class DeviceLabel(QLabel):
         super().__init__(parent)
         self.setContentsMargins(0, 0, 12, 0)
 
-    def set_model(self, model: str, device: str) -> None:
-        """Show "Model: <name> · <device>" (device blank until the model is loaded)."""
+    def set_model(self, model: str, device: str, *, gpu_busy: bool = False) -> None:
+        """Show "Model: <name> · <device>" (device blank until the model is loaded), and that
+        auto-annotate uses the CPU while training holds the GPU."""
         text = f"Model: {model}" if model else "No model"
-        if device:
+        if gpu_busy:
+            text += f" · {device.upper() or 'CPU'} while training uses the GPU"
+        elif device:
             text += f" · {device.upper()}"
         self.setText(text)

@@ -212,3 +212,49 @@ def test_caching_progress_shows_in_the_status_and_the_log(qtbot, session, tmp_pa
     assert [e["done"] for e in cache_events] == [2, 4]
     dialog._on_progress(cache_events[0])
     assert "backbone features of image 2/4" in dialog.status_label.text()
+
+
+def test_auto_annotate_moves_to_the_cpu_while_training_holds_the_gpu(
+    qtbot, session, tmp_path
+) -> None:
+    from app.auto_annotate import AutoAnnotator
+    from app.widgets.run_status import DeviceLabel
+
+    auto = AutoAnnotator(session)
+    auto.choice = type("Choice", (), {"path": "/models/demo.pth"})()
+    c = TrainingController(session, auto, command=fake_command(fake_child(tmp_path), "gpu"))
+    busy: list[bool] = []
+    c.started.connect(lambda _event: busy.append(auto.gpu_busy))
+    try:
+        assert auto.spec().device == "auto"
+        with qtbot.waitSignal(c.model_registered, timeout=15000):
+            assert c.start(TrainSettings())
+    finally:
+        c.shutdown()
+        auto.shutdown()
+    assert busy == [True]
+    assert not auto.gpu_busy and auto.spec().device == "auto"
+    auto.set_gpu_busy(True)
+    assert auto.spec().device == "cpu"
+    auto.set_device("cpu")
+    auto.set_gpu_busy(False)
+    assert auto.spec().device == "cpu"  # a forced device stays
+    label = DeviceLabel()
+    label.set_model("Demo", "", gpu_busy=True)
+    assert label.text() == "Model: Demo · CPU while training uses the GPU"
+
+
+def test_a_training_run_on_the_cpu_leaves_auto_annotate_alone(qtbot, session, tmp_path) -> None:
+    from app.auto_annotate import AutoAnnotator
+
+    auto = AutoAnnotator(session)
+    c = TrainingController(session, auto, command=fake_command(fake_child(tmp_path), "ok"))
+    busy: list[bool] = []
+    c.started.connect(lambda _event: busy.append(auto.gpu_busy))
+    try:
+        with qtbot.waitSignal(c.model_registered, timeout=15000):
+            assert c.start(TrainSettings())
+    finally:
+        c.shutdown()
+        auto.shutdown()
+    assert busy == [False]

@@ -2,7 +2,7 @@
 
 Usage: python fake_train.py MODE [CLI arguments…]; MODE is ok | crash | error | stoppable |
 stubborn | family (stubborn, with a grandchild process) | cache (fast mode's caching
-events first). It writes best.pt/last.pt (a few bytes) into the folder after --out when it has one.
+events first) | gpu (ok, on "cuda:0"). It writes best.pt/last.pt (a few bytes) into the folder after --out when it has one.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ if mode == "family":  # a grandchild, like a data-loader worker or a torchrun wo
     import subprocess
     grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     print(f"grandchild {grandchild.pid}", flush=True)
-emit(event="start", images=3, val_images=1, class_names=["circle"], model={}, train_config={})
+emit(event="start", images=3, val_images=1, class_names=["circle"], model={}, train_config={},
+     device="cuda:0" if mode == "gpu" else "cpu")
 print("a log line on stderr", file=sys.stderr, flush=True)
 if mode == "cache":  # fast mode: the backbone features first
     for done in (2, 4):
