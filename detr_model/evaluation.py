@@ -25,11 +25,12 @@ def _silenced(fn: Callable[[], Any]) -> Any:
 
 
 def coco_metrics(coco_gt: Any, detections: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Returns {AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, per_class} for COCO detections.
+    """Returns {AP, AP50, …, AR100, per_class, per_class_ap50} for COCO detections.
 
-    `detections` is the COCO results format: dicts with image_id, category_id, bbox [x, y, w, h]
-    in pixels and score. `per_class` maps each category name to its AP (-1 without ground truth).
-    With no detections every metric is 0 (-1 where there is no ground truth at all).
+        `detections` is the COCO results format: dicts with image_id, category_id, bbox [x, y, w, h]
+        in pixels and score. `per_class` maps each category name to its AP (-1 without ground truth),
+    `per_class_ap50` to its AP at IoU 0.5.
+        With no detections every metric is 0 (-1 where there is no ground truth at all).
     """
     from pycocotools.cocoeval import COCOeval
 
@@ -42,6 +43,7 @@ def coco_metrics(coco_gt: Any, detections: Sequence[Mapping[str, Any]]) -> dict[
         result["per_class"] = {
             names[c]: (0.0 if coco_gt.getAnnIds(catIds=[c]) else -1.0) for c in cat_ids
         }
+        result["per_class_ap50"] = dict(result["per_class"])
         return result
     coco_dt = _silenced(lambda: coco_gt.loadRes([dict(d) for d in detections]))
     evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
@@ -51,11 +53,16 @@ def coco_metrics(coco_gt: Any, detections: Sequence[Mapping[str, Any]]) -> dict[
     result = {name: float(v) for name, v in zip(METRIC_NAMES, evaluator.stats, strict=False)}
     precision = evaluator.eval["precision"]  # (T iou, R recall, K cats, A areas, M maxDets)
     per_class: dict[str, float] = {}
+    per_class_ap50: dict[str, float] = {}
     for k, cid in enumerate(evaluator.params.catIds):
-        p = precision[:, :, k, 0, -1]
-        p = p[p > -1]
-        per_class[names[cid]] = float(np.mean(p)) if p.size else -1.0
+        for table, p in (
+            (per_class, precision[:, :, k, 0, -1]),
+            (per_class_ap50, precision[0, :, k, 0, -1]),
+        ):
+            p = p[p > -1]
+            table[names[cid]] = float(np.mean(p)) if p.size else -1.0
     result["per_class"] = per_class
+    result["per_class_ap50"] = per_class_ap50
     return result
 
 

@@ -105,7 +105,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     _write_half(run / "best.pt", args.out, {})
     metrics = _held_out_metrics(args.out, test_dir)
-    summary = {k: v for k, v in metrics.items() if k != "per_class"}
+    summary = {k: v for k, v in metrics.items() if not k.startswith("per_class")}
     _write_half(run / "best.pt", args.out, {**summary, "held_out_images": 200})
     print(json.dumps({"held_out": metrics, "minutes": (time.monotonic() - started) / 60}))
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB)")

@@ -108,3 +108,17 @@ def test_evaluate_takes_a_dataset_and_uses_its_ground_truth(shapes: Path) -> Non
     ]
     metrics = evaluate(_ReplayModel(outputs), dataset, batch_size=2)
     assert metrics["AP"] < 0.01
+
+
+def test_per_class_ap50_counts_a_loose_box_that_ap_does_not(shapes: Path) -> None:
+    data = json.loads(shapes.read_text())
+    detections = _perfect(data)
+    first_class = detections[0]["category_id"]
+    for det in detections:
+        if det["category_id"] == first_class:  # IoU 0.6: a hit at 0.5, a miss from 0.65 on
+            x, y, w, h = det["bbox"]
+            det["bbox"] = [x, y, w / 0.6, h]
+    metrics = coco_metrics(coco_api(data), detections)
+    name = next(c["name"] for c in data["categories"] if c["id"] == first_class)
+    assert metrics["per_class_ap50"][name] == pytest.approx(1.0)
+    assert metrics["per_class"][name] < 0.5
