@@ -91,7 +91,12 @@ def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
     if not is_distributed():
         return model
     device_ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    # Denoising queries are made from the boxes: a batch without any leaves their embedding
+    # out of the graph on that process, which DDP must be told to expect.
+    denoising = getattr(getattr(model, "config", None), "dn_groups", 0) > 0
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=device_ids, find_unused_parameters=denoising
+    )
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
