@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torchvision.ops import batched_nms
 
 from detr_model.checkpoint import Checkpoint, load_checkpoint
 from detr_model.coco_classes import NO_CLASS_NAME as PLACEHOLDER
@@ -156,8 +157,14 @@ class Predictor:
         images: Sequence[ImageInput | PreparedImage] | ImageInput,
         *,
         score_threshold: float = 0.5,
+        duplicate_iou: float | None = None,
     ) -> list[Detections]:
-        """Return one Detections per image, in input order, keeping scores >= score_threshold."""
+        """Return one Detections per image, in input order, keeping scores >= score_threshold.
+
+        `duplicate_iou` drops a detection that overlaps a better one of the same class at least
+        that much (IoU): DETR needs no NMS once trained, but a short-trained model repeats
+        objects. None, the default, keeps every query as the official model does.
+        """
         if isinstance(images, (Image.Image, np.ndarray, str, os.PathLike, PreparedImage)):
             images = [images]
         images = list(images)
@@ -173,6 +180,8 @@ class Predictor:
             for b in range(0, len(order), self.batch_size):
                 batch = order[b : b + self.batch_size]
                 found = self._run_batch([prepared[i] for i in batch], score_threshold)
+                if duplicate_iou is not None:
+                    found = [_drop_duplicates(det, duplicate_iou) for det in found]
                 for i, det in zip(batch, found, strict=True):
                     results[start + i] = det
         return [r for r in results if r is not None]
@@ -278,3 +287,19 @@ def _resolve_precision(precision: str, device: torch.device) -> str:
     if device.type == "cpu" and cpu_has_fast_bfloat16():
         return "bf16"
     return "fp32"
+
+
+def _drop_duplicates(det: Detections, iou: float) -> Detections:
+    """Return `det` without the detections that overlap a better one of their class >= iou."""
+    if len(det.scores) < 2:
+        return det
+    keep = batched_nms(
+        torch.from_numpy(det.boxes), torch.from_numpy(det.scores), torch.from_numpy(det.labels), iou
+    ).numpy()
+    keep.sort()  # batched_nms orders by score; the order was best first already
+    return Detections(
+        boxes=det.boxes[keep],
+        scores=det.scores[keep],
+        labels=det.labels[keep],
+        names=[det.names[i] for i in keep],
+    )

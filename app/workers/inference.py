@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 log = logging.getLogger(__name__)
 
 DEFAULT_SCORE_FLOOR = 0.05  # proposals below this are never stored; the slider filters above it
+DUPLICATE_IOU = 0.7  # a proposal overlapping a better one of its class this much is dropped
 WORKER_NICENESS = 10  # Linux: the GUI thread wins the CPU whenever it has something to do
 
 # (x1, y1, x2, y2, class name, score) in display-oriented pixels of the original image
@@ -50,6 +51,7 @@ class InferenceJob:
 
     images: tuple[tuple[str, str], ...]
     score_floor: float = DEFAULT_SCORE_FLOOR
+    duplicate_iou: float | None = DUPLICATE_IOU  # None: every query, as the model gives them
     decode_threads: int = 2
     lookahead: int = 4  # images decoded ahead of the model at most
 
@@ -197,7 +199,11 @@ class InferenceWorker(QObject):
                         self.progress.emit(self._done, total, f"skipped {key}")
                 if not batch:
                     continue
-                found = predictor.predict([p for _, p in batch], score_threshold=job.score_floor)
+                found = predictor.predict(
+                    [p for _, p in batch],
+                    score_threshold=job.score_floor,
+                    duplicate_iou=job.duplicate_iou,
+                )
                 for (key, prepared), det in zip(batch, found, strict=True):
                     self._done += 1
                     self.result.emit(key, to_image_result(key, prepared, det))

@@ -275,3 +275,20 @@ def test_from_checkpoint_resizes_as_the_model_was_evaluated_in_training(tmp_path
     plain = tmp_path / "plain.pt"
     save_checkpoint(plain, _random_model(), class_names=NAMES)
     assert Predictor.from_checkpoint(plain, device="cpu").min_size == 800
+
+
+def test_duplicate_boxes_of_one_class_are_dropped_and_other_classes_kept() -> None:
+    from detr_model.predictor import Detections, _drop_duplicates
+
+    det = Detections(
+        boxes=np.array(
+            [[0, 0, 10, 10], [0, 0, 10, 11], [0, 0, 10, 10], [50, 50, 60, 60]], dtype=np.float32
+        ),
+        scores=np.array([0.9, 0.8, 0.7, 0.6], dtype=np.float32),
+        labels=np.array([1, 1, 2, 1], dtype=np.int64),
+        names=["a", "a", "b", "a"],
+    )
+    kept = _drop_duplicates(det, 0.7)
+    assert kept.scores.tolist() == pytest.approx([0.9, 0.7, 0.6])  # best first, as before
+    assert kept.names == ["a", "b", "a"]
+    assert len(_drop_duplicates(det, 0.95)) == 4  # IoU 10/11 < 0.95: two boxes
