@@ -48,7 +48,7 @@ class TrainSettings:
     val_fraction: float | None = None  # None: automatic; 0: no validation
     lr: float | None = None  # None: the recipe's default
     freeze_backbone: bool = False
-    fast: bool = field(default_factory=lambda: not gpu_likely())  # cached backbone features
+    fast: bool = False  # frozen backbone, its features cached (the CLI's --fast)
     device: str = "auto"
     processes: int = 1  # > 1: one process a GPU through torchrun
     workers: int | None = None  # data-loader processes (None: 0 for small sets, else 2)

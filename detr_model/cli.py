@@ -157,12 +157,20 @@ def _build_model(args: argparse.Namespace, class_names: list[str]):
 
 
 def _train_config(args: argparse.Namespace):
+    from detr_model.official_models import OFFICIAL_MODELS
     from detr_model.train_config import TINY_FAST_SIZE, TrainConfig
 
-    scratch_tiny = args.init == "none" and args.preset == "tiny"
-    size = args.image_size or (TINY_FAST_SIZE if scratch_tiny else None)
-    if scratch_tiny:
-        base = TrainConfig.tiny_fast(size)
+    size = args.image_size
+    if args.init == "none" and args.preset == "tiny":
+        base = TrainConfig.tiny_fast(size or TINY_FAST_SIZE)
+    elif args.init not in ("none", *OFFICIAL_MODELS):  # a model file: the fine-tuning recipe
+        from detr_model.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(args.init)
+        size = size or int((ckpt.train_config or {}).get("eval_size", 800))
+        base = TrainConfig.finetune(size)
+        if ckpt.config.backbone_norm == "frozen_bn":  # official-style backbone: the paper's ratio
+            base = base.replace(lr_backbone=base.lr / 10)
     else:
         base = TrainConfig.small_images(size) if size else TrainConfig()
     changes = {

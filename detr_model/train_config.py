@@ -160,6 +160,25 @@ class TrainConfig:
         )
         return base.replace(**changes)
 
+    @classmethod
+    def finetune(cls, size: int = TINY_FAST_SIZE, **changes: Any) -> TrainConfig:
+        """Returns the recipe for fine-tuning a trained model on a few dozen to a few hundred
+        images of about `size` px (docs/convergence.md): lr 1e-4 everywhere, cosine, light
+        augmentation (flip and three scales, no crop), batch 8."""
+        from detr_model.inference_speedups import cpu_has_fast_bfloat16
+
+        base = cls(
+            scales=tuple(range(max(32, size - 32), size + 1, 16)),
+            max_size=round(size * 5 / 3),
+            crop=None,
+            eval_size=size,
+            batch_size=8,
+            num_workers=0,
+            amp="bf16" if cpu_has_fast_bfloat16() else "auto",
+            **FINETUNE_TRAIN,
+        )
+        return base.replace(**changes)
+
     def to_dict(self) -> dict[str, Any]:
         """Returns the configuration as a plain JSON-able dict (tuples as lists)."""
         out = dataclasses.asdict(self)
@@ -195,6 +214,15 @@ TINY_FAST_TRAIN: dict[str, Any] = {
     "ema_decay": 0.999,
 }
 """The optimisation part of `TrainConfig.tiny_fast` (measured in docs/convergence.md)."""
+
+FINETUNE_TRAIN: dict[str, Any] = {
+    "lr": 1e-4,
+    "lr_backbone": 1e-4,
+    "lr_schedule": "cosine",
+    "warmup_iters": 0,
+    "ema_decay": 0.0,
+}
+"""The optimisation part of `TrainConfig.finetune` (measured in docs/convergence.md)."""
 
 
 def _check_types(config: TrainConfig) -> None:

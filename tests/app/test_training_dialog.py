@@ -181,21 +181,36 @@ def test_fast_mode_asks_the_cli_for_cached_features_only_from_a_trained_model(
     assert "--fast" not in args
 
 
-def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(qtbot, controller) -> None:
+def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(
+    qtbot, controller, monkeypatch
+) -> None:
+    import app.dialogs.training_dialog as dialog_module
+
+    monkeypatch.setattr(dialog_module, "gpu_likely", lambda: False)
     dialog = TrainingDialog(controller)
     qtbot.addWidget(dialog)
     dialog.base_combo.clear()
+    dialog._fast_by_default = {"/models/detr-r50.pth"}
     dialog.base_combo.addItem("Tiny model from scratch", ("", "Tiny model from scratch"))
     dialog.base_combo.addItem("Demo", ("/models/demo.pth", "Demo"))
-    dialog.fast_check.setChecked(True)
+    dialog.base_combo.addItem("DETR R50", ("/models/detr-r50.pth", "DETR R50"))
     dialog.base_combo.setCurrentIndex(0)
+    dialog.fast_check.setChecked(True)
     assert not dialog.fast_check.isEnabled() and not dialog.settings().fast
     assert dialog.freeze_check.isEnabled() and not dialog.freeze_check.isChecked()
-    dialog.base_combo.setCurrentIndex(1)
-    assert dialog.fast_check.isEnabled() and dialog.settings().fast
+    dialog.base_combo.setCurrentIndex(1)  # a small model: full fine-tuning by default
+    assert dialog.fast_check.isEnabled() and not dialog.settings().fast
+    dialog.fast_check.setChecked(True)
+    assert dialog.settings().fast
     assert dialog.freeze_check.isChecked() and not dialog.freeze_check.isEnabled()
     dialog.fast_check.setChecked(False)
     assert dialog.freeze_check.isEnabled() and not dialog.freeze_check.isChecked()
+    dialog.base_combo.setCurrentIndex(2)  # an official model without a GPU: fast by default
+    assert dialog.settings().fast and dialog.settings().freeze_backbone
+    monkeypatch.setattr(dialog_module, "gpu_likely", lambda: True)
+    dialog.base_combo.setCurrentIndex(1)
+    dialog.base_combo.setCurrentIndex(2)
+    assert not dialog.settings().fast
 
 
 def test_caching_progress_shows_in_the_status_and_the_log(qtbot, session, tmp_path) -> None:
