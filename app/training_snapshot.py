@@ -44,7 +44,7 @@ class TrainSettings:
     base_label: str = "Tiny model from scratch"
     epochs: int = 50
     batch_size: int = 4
-    image_size: int = IMAGE_SIZES["fast"]
+    image_size: int | None = IMAGE_SIZES["fast"]  # None: the size the base model was trained at
     val_fraction: float | None = None  # None: automatic; 0: no validation
     lr: float | None = None  # None: the recipe's default
     freeze_backbone: bool = False
@@ -155,10 +155,11 @@ def cli_arguments(snapshot: Snapshot, settings: TrainSettings) -> list[str]:
         "--preset", "tiny",
         "--epochs", str(settings.epochs),
         "--batch-size", str(min(settings.batch_size, max(snapshot.train_images, 1))),
-        "--image-size", str(settings.image_size),
         "--device", settings.device,
         "--out", str(snapshot.run_dir),
     ]  # fmt: skip
+    if settings.image_size is not None or not settings.base:  # scratch: always a size
+        args += ["--image-size", str(settings.image_size or IMAGE_SIZES["fast"])]
     if snapshot.val_json is not None:
         args += ["--val-json", str(snapshot.val_json), "--val-images", str(snapshot.images_dir)]
     if settings.lr is not None:

@@ -131,6 +131,7 @@ class TrainingDialog(QDialog):
         self.epochs_spin = _spin(1, 2000, d.epochs)
         self.batch_spin = _spin(1, 256, d.batch_size)
         self.size_combo = QComboBox()
+        self.size_combo.addItem("As the model was trained", None)
         for name, px in IMAGE_SIZES.items():
             self.size_combo.addItem(f"{name.capitalize()} ({px} px)", px)
         self.lr_spin = QDoubleSpinBox()
@@ -257,7 +258,7 @@ class TrainingDialog(QDialog):
             base_label=label,
             epochs=self.epochs_spin.value(),
             batch_size=self.batch_spin.value(),
-            image_size=int(self.size_combo.currentData()),
+            image_size=self.size_combo.currentData(),
             val_fraction=self.val_combo.currentData(),
             lr=lr if lr > 0 else None,
             freeze_backbone=self.freeze_check.isChecked(),
@@ -280,6 +281,11 @@ class TrainingDialog(QDialog):
     def _on_base_changed(self) -> None:
         # Fast mode needs a trained backbone: a random one, frozen, learns nothing.
         base = (self.base_combo.currentData() or ("", ""))[0]
+        # A trained model is fine-tuned at its own image size by default (the CLI reads it
+        # from the checkpoint); from scratch or from COCO, the fast size.
+        keeps_size = bool(base) and base not in self._fast_by_default
+        self.size_combo.model().item(0).setEnabled(bool(base))
+        self.size_combo.setCurrentIndex(0 if keeps_size else 1)
         self.fast_check.setEnabled(bool(base))
         # Measured (docs/convergence.md): on the small demo-like models full fine-tuning learns
         # a new class faster even on a CPU; fast mode pays off where the backbone is most of

@@ -181,6 +181,16 @@ def test_fast_mode_asks_the_cli_for_cached_features_only_from_a_trained_model(
     assert "--fast" not in args
 
 
+def test_a_model_is_fine_tuned_at_its_own_size_unless_one_is_chosen(session, tmp_path) -> None:
+    snap = write_snapshot(session.project, tmp_path / "run", TrainSettings())
+    args = cli_arguments(snap, TrainSettings(base="/models/demo.pth", image_size=None))
+    assert "--image-size" not in args  # the CLI reads the checkpoint's evaluation size
+    args = cli_arguments(snap, TrainSettings(base="", image_size=None))
+    assert args[args.index("--image-size") + 1] == "128"
+    args = cli_arguments(snap, TrainSettings(base="/models/demo.pth", image_size=256))
+    assert args[args.index("--image-size") + 1] == "256"
+
+
 def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(
     qtbot, controller, monkeypatch
 ) -> None:
@@ -198,8 +208,10 @@ def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(
     dialog.fast_check.setChecked(True)
     assert not dialog.fast_check.isEnabled() and not dialog.settings().fast
     assert dialog.freeze_check.isEnabled() and not dialog.freeze_check.isChecked()
+    assert dialog.settings().image_size == 128
     dialog.base_combo.setCurrentIndex(1)  # a small model: full fine-tuning by default
     assert dialog.fast_check.isEnabled() and not dialog.settings().fast
+    assert dialog.settings().image_size is None  # at the size it was trained at
     dialog.fast_check.setChecked(True)
     assert dialog.settings().fast
     assert dialog.freeze_check.isChecked() and not dialog.freeze_check.isEnabled()
@@ -207,6 +219,7 @@ def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(
     assert dialog.freeze_check.isEnabled() and not dialog.freeze_check.isChecked()
     dialog.base_combo.setCurrentIndex(2)  # an official model without a GPU: fast by default
     assert dialog.settings().fast and dialog.settings().freeze_backbone
+    assert dialog.settings().image_size == 128
     monkeypatch.setattr(dialog_module, "gpu_likely", lambda: True)
     dialog.base_combo.setCurrentIndex(1)
     dialog.base_combo.setCurrentIndex(2)

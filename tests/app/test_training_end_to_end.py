@@ -78,7 +78,7 @@ def test_real_training_run_registers_a_model_the_auto_annotator_then_uses(
     dialog = window.training_dialog
     dialog.epochs_spin.setValue(1)
     dialog.batch_spin.setValue(2)
-    dialog.size_combo.setCurrentIndex(0)
+    dialog.size_combo.setCurrentIndex(dialog.size_combo.findData(128))
     controller = window.training
     gaps = _EventLoopGaps()
     began = time.monotonic()

@@ -184,3 +184,30 @@ def test_jsonl_start_names_the_device_and_log_every_sets_the_event_rate(shapes, 
     assert events[0]["event"] == "start" and events[0]["device"] == "cpu"
     iterations = [e for e in events if e["event"] == "iteration"]
     assert len(iterations) == 2  # 4 images, batch 2: an event for every iteration
+
+
+def test_fine_tuning_a_model_file_uses_its_training_size_and_the_finetune_recipe(tmp_path) -> None:
+    import argparse
+
+    from detr_model.checkpoint import save_checkpoint
+    from detr_model.cli import _train_config
+    from detr_model.config import ModelConfig
+    from detr_model.detr import build_detr
+    from detr_model.train_config import TrainConfig
+
+    path = tmp_path / "model.pt"
+    model = build_detr(ModelConfig.tiny_fast(num_classes=3))
+    save_checkpoint(
+        path, model, class_names=["a", "b", "c"], train_config=TrainConfig(eval_size=160)
+    )
+    parser_defaults = dict(
+        init=str(path), preset="tiny", image_size=None, epochs=10, batch_size=None, lr=None,
+        lr_backbone=None, lr_drop=None, workers=0, eval_every=1, device="cpu", amp=None, seed=0,
+        out=tmp_path / "run", resume=None, no_augment=False, fast=False, log_every=None,
+    )  # fmt: skip
+    config = _train_config(argparse.Namespace(**parser_defaults))
+    assert config.eval_size == 160 and config.scales == (128, 144, 160)
+    assert config.lr == config.lr_backbone == TrainConfig.finetune().lr
+    assert config.lr_schedule == "cosine" and config.crop is None
+    fast = _train_config(argparse.Namespace(**{**parser_defaults, "fast": True, "image_size": 96}))
+    assert fast.feature_cache and fast.lr_backbone == 0.0 and fast.eval_size == 96
