@@ -39,6 +39,7 @@ from app.proposal_review import (
 from app.session import Session
 from app.workers.inference import (
     DEFAULT_SCORE_FLOOR,
+    DUPLICATE_IOU,
     ImageResult,
     InferenceJob,
     InferenceWorker,
@@ -119,6 +120,7 @@ class AutoAnnotator(QObject):
         self.session = session
         self.qsettings = qsettings
         self.score_floor = DEFAULT_SCORE_FLOOR
+        self.duplicate_iou: float | None = DUPLICATE_IOU  # None keeps repeated boxes
         self.spec_options: dict[str, int] = {}  # ModelSpec fields (min_size, batch_size, …)
         self.device = device_setting(qsettings)
         self.gpu_busy = False  # a training run holds the GPU: run on the CPU meanwhile
@@ -350,7 +352,8 @@ class AutoAnnotator(QObject):
         self._run_project = project
         images = tuple((p, self.session.absolute_path(p)) for p in paths if project.has_image(p))
         self._worker.cancel.clear()
-        self._run_requested.emit(InferenceJob(images, score_floor=self.score_floor))
+        job = InferenceJob(images, score_floor=self.score_floor, duplicate_iou=self.duplicate_iou)
+        self._run_requested.emit(job)
 
     @Slot(int)
     def _on_started(self, total: int) -> None:

@@ -25,6 +25,8 @@ IMAGE_SIZES = {"fast": 128, "balanced": 256, "accurate": 512}  # shorter side, p
 AUTO_VAL_MIN_IMAGES = 10  # below this, "automatic" validation keeps every image for training
 AUTO_VAL_FRACTION = 0.2
 FEW_BOXES = 10  # a class with fewer boxes than this gets a warning
+AUTO_ITERATIONS = 1500  # automatic epochs: about this many iterations (docs/convergence.md)
+AUTO_EPOCHS = (20, 300)  # ... but never fewer or more epochs than these
 
 
 def gpu_likely() -> bool:
@@ -36,13 +38,21 @@ def gpu_likely() -> bool:
     return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 
 
+def auto_epochs(train_images: int, batch_size: int) -> int:
+    """Return the automatic number of epochs: about AUTO_ITERATIONS iterations, so a few dozen
+    images get hundreds of short epochs and thousands of images a few long ones."""
+    per_epoch = max(1, -(-max(train_images, 1) // max(batch_size, 1)))
+    low, high = AUTO_EPOCHS
+    return max(low, min(high, round(AUTO_ITERATIONS / per_epoch)))
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """The training dialog's fields; every default makes a run that works on a CPU."""
 
     base: str = ""  # checkpoint to start from ("" = tiny model from scratch)
     base_label: str = "Tiny model from scratch"
-    epochs: int = 50
+    epochs: int | None = None  # None: automatic (auto_epochs)
     batch_size: int = 4
     image_size: int | None = IMAGE_SIZES["fast"]  # None: the size the base model was trained at
     val_fraction: float | None = None  # None: automatic; 0: no validation
@@ -147,14 +157,15 @@ def _subset(data: dict[str, Any], ids: set[int], *, keep: bool) -> dict[str, Any
 
 def cli_arguments(snapshot: Snapshot, settings: TrainSettings) -> list[str]:
     """Return the `python -m detr_model train` arguments for this snapshot and these settings."""
+    batch = min(settings.batch_size, max(snapshot.train_images, 1))
     args = [
         "--train-json", str(snapshot.train_json),
         "--train-images", str(snapshot.images_dir),
         "--labels", "contiguous",
         "--init", settings.base or "none",
         "--preset", "tiny",
-        "--epochs", str(settings.epochs),
-        "--batch-size", str(min(settings.batch_size, max(snapshot.train_images, 1))),
+        "--epochs", str(settings.epochs or auto_epochs(snapshot.train_images, batch)),
+        "--batch-size", str(batch),
         "--device", settings.device,
         "--out", str(snapshot.run_dir),
     ]  # fmt: skip

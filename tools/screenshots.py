@@ -12,7 +12,8 @@ confident first) and "training" (docs/screenshots/training.png: the training dia
 run of the tiny model on the reviewed demo images, caught after a few epochs, then cancelled).
 
 "welcome" (docs/screenshots/welcome.png) is the window of a first run: no project open, the
-welcome page with a few recent projects.
+welcome page with a few recent projects. "demo" (docs/screenshots/demo_auto_annotate.png) opens
+the demo project and auto-annotates it with the bundled model: the proposals are its own.
 
 The window is drawn with QWidget.grab(), so the picture is the same under Xvfb, offscreen or a
 desktop. Settings go to a temporary file; the demo images are written to a temporary folder.
@@ -206,16 +207,62 @@ def welcome_scene(out: Path, size: str) -> int:
     return 0
 
 
+def demo_scene(out: Path, size: str) -> int:
+    """Open the demo project, auto-annotate it with the bundled model, draw the window."""
+    logging.basicConfig(level=logging.INFO)
+    tmp = Path(tempfile.mkdtemp(prefix="detr-studio-shots-"))
+    protect_singletons()
+    from PySide6.QtCore import QSettings
+
+    from app.application import create_application
+    from app.demo_project import create_demo_project
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    app = create_application([sys.argv[0]])
+    settings = Settings(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
+    folder = tmp / "demo-project"
+    create_demo_project(folder)
+    window = MainWindow(settings)
+    width, height = (int(v) for v in size.split("x"))
+    window.resize(width, height)
+    window.show()
+    window.open_path(folder)
+    finished: list[int] = []
+    window.auto.run_finished.connect(lambda done, _cancelled: finished.append(done))
+    if not window.auto.run_unreviewed():
+        raise RuntimeError("auto-annotate did not start")
+    wait_for(app, lambda: bool(finished), 300)
+    names = [rec.path for rec in window.session.project.images]
+    window.session.set_current(names[2])
+    wait_for(app, lambda: window.canvas.shown_path() == names[2])
+    window.canvas.view.fit()
+    for _ in range(30):
+        app.processEvents()
+        time.sleep(0.01)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    saved = window.grab().save(str(out))
+    logging.info("auto-annotated %d images; wrote %s (%s)", finished[0], out, app.platformName())
+    window.session.undo_stack.set_clean()
+    window.close()
+    window.loader.shutdown()
+    window.auto.shutdown()
+    return 0 if saved else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--scene", choices=("main", "proposals", "training", "welcome"), default="main"
+        "--scene", choices=("main", "proposals", "training", "welcome", "demo"), default="main"
     )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--size", default="1400x860", help="window size WxH")
     args = parser.parse_args()
     if args.scene == "welcome":
         return welcome_scene(args.out or ROOT / "docs" / "screenshots" / "welcome.png", args.size)
+    if args.scene == "demo":
+        out = args.out or ROOT / "docs" / "screenshots" / "demo_auto_annotate.png"
+        return demo_scene(out, args.size)
     if args.out is None:
         name = {"main": "main_window.png"}.get(args.scene, f"{args.scene}.png")
         args.out = ROOT / "docs" / "screenshots" / name

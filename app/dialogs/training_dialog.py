@@ -33,9 +33,11 @@ from PySide6.QtWidgets import (
 from app.model_registry import demo_choice, official_choices, project_choices
 from app.training_controller import TrainingController
 from app.training_snapshot import (
+    AUTO_ITERATIONS,
     FEW_BOXES,
     IMAGE_SIZES,
     TrainSettings,
+    auto_epochs,
     gpu_likely,
     reviewed_class_counts,
     reviewed_count,
@@ -128,12 +130,17 @@ class TrainingDialog(QDialog):
             self.val_combo.addItem(text, value)
         self.val_combo.currentIndexChanged.connect(self.refresh_data)
         d = TrainSettings()
-        self.epochs_spin = _spin(1, 2000, d.epochs)
+        self.epochs_spin = _spin(0, 2000, d.epochs or 0)
+        self.epochs_spin.setSpecialValueText("automatic")
+        self.epochs_spin.setToolTip(f"Automatic: about {AUTO_ITERATIONS} iterations")
         self.batch_spin = _spin(1, 256, d.batch_size)
+        for spin in (self.epochs_spin, self.batch_spin):  # the automatic epochs change
+            spin.valueChanged.connect(lambda _value: self.refresh_data())
         self.size_combo = QComboBox()
         self.size_combo.addItem("As the model was trained", None)
         for name, px in IMAGE_SIZES.items():
             self.size_combo.addItem(f"{name.capitalize()} ({px} px)", px)
+        self.size_combo.setCurrentIndex(self.size_combo.findData(d.image_size))
         self.lr_spin = QDoubleSpinBox()
         self.lr_spin.setDecimals(6)
         self.lr_spin.setRange(0.0, 0.1)
@@ -232,9 +239,13 @@ class TrainingDialog(QDialog):
         counts = reviewed_class_counts(project)
         n_val = validation_count(n, self.val_combo.currentData())
         per_class = ", ".join(f"{name} {k}" for name, k in counts.items()) or "no classes"
+        n_train = n - n_val if n else 0
+        epochs = ""
+        if not self.epochs_spin.value() and n_train:
+            epochs = f" · {auto_epochs(n_train, self.batch_spin.value())} epochs"
         self.data_label.setText(
-            f"{n} reviewed images ({n - n_val if n else 0} train, {n_val} validation) · "
-            f"boxes: {per_class}"
+            f"{n} reviewed images ({n_train} train, {n_val} validation) · "
+            f"boxes: {per_class}{epochs}"
         )
         few = [name for name, k in counts.items() if 0 < k < FEW_BOXES]
         none = [name for name, k in counts.items() if k == 0]
@@ -256,7 +267,7 @@ class TrainingDialog(QDialog):
         return TrainSettings(
             base=base,
             base_label=label,
-            epochs=self.epochs_spin.value(),
+            epochs=self.epochs_spin.value() or None,
             batch_size=self.batch_spin.value(),
             image_size=self.size_combo.currentData(),
             val_fraction=self.val_combo.currentData(),
@@ -281,11 +292,12 @@ class TrainingDialog(QDialog):
     def _on_base_changed(self) -> None:
         # Fast mode needs a trained backbone: a random one, frozen, learns nothing.
         base = (self.base_combo.currentData() or ("", ""))[0]
-        # A trained model is fine-tuned at its own image size by default (the CLI reads it
-        # from the checkpoint); from scratch or from COCO, the fast size.
-        keeps_size = bool(base) and base not in self._fast_by_default
+        # "As the model was trained" (the CLI reads the size from the checkpoint) needs a model;
+        # the default stays the fast size: fine-tuning the demo model at its own 160 px was not
+        # better than at 128 px (docs/convergence.md).
         self.size_combo.model().item(0).setEnabled(bool(base))
-        self.size_combo.setCurrentIndex(0 if keeps_size else 1)
+        if not base and self.size_combo.currentIndex() == 0:
+            self.size_combo.setCurrentIndex(1)
         self.fast_check.setEnabled(bool(base))
         # Measured (docs/convergence.md): on the small demo-like models full fine-tuning learns
         # a new class faster even on a CPU; fast mode pays off where the backbone is most of

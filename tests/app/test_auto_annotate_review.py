@@ -157,7 +157,7 @@ def test_the_worker_decodes_ahead_skips_missing_files_and_batches(qtbot, tmp_pat
     worker.load(ModelSpec(str(tiny), "cpu", batch_size=2, **SMALL))
     (info,) = rec.of("model_loaded")[0]
     assert info.class_names == ("cat", "dog", "bird") and info.batch_size == 2
-    worker.run(InferenceJob(tuple(images), score_floor=0.0))
+    worker.run(InferenceJob(tuple(images), score_floor=0.0, duplicate_iou=None))  # all queries
     assert [k for k, _ in rec.of("result")] == names
     assert [k for k, _ in rec.of("image_failed")] == ["gone.png"]
     assert "gone.png" in rec.of("image_failed")[0][1]
@@ -166,6 +166,9 @@ def test_the_worker_decodes_ahead_skips_missing_files_and_batches(qtbot, tmp_pat
     assert all(name.startswith("infer-decode") for name in prepared_by)
     result = rec.of("result")[0][1]
     assert result.size == (96, 64) and len(result.detections) == 12
+    worker.run(InferenceJob((images[0],), score_floor=0.0))  # as the app asks: no repeats
+    deduped = rec.of("result")[-1][1]
+    assert deduped.key == result.key and 1 <= len(deduped.detections) < 12
     worker.unload()
     assert worker.loaded_spec() is None
 

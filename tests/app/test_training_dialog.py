@@ -211,7 +211,12 @@ def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(
     assert dialog.settings().image_size == 128
     dialog.base_combo.setCurrentIndex(1)  # a small model: full fine-tuning by default
     assert dialog.fast_check.isEnabled() and not dialog.settings().fast
+    assert dialog.settings().image_size == 128
+    dialog.size_combo.setCurrentIndex(0)
     assert dialog.settings().image_size is None  # at the size it was trained at
+    dialog.base_combo.setCurrentIndex(0)
+    assert dialog.settings().image_size == 128  # from scratch: a size is needed
+    dialog.base_combo.setCurrentIndex(1)
     dialog.fast_check.setChecked(True)
     assert dialog.settings().fast
     assert dialog.freeze_check.isChecked() and not dialog.freeze_check.isEnabled()
@@ -286,3 +291,25 @@ def test_a_training_run_on_the_cpu_leaves_auto_annotate_alone(qtbot, session, tm
         c.shutdown()
         auto.shutdown()
     assert busy == [False]
+
+
+def test_automatic_epochs_give_small_sets_more_passes(session, tmp_path) -> None:
+    from app.training_snapshot import auto_epochs
+
+    assert auto_epochs(24, 4) == 250  # 6 iterations an epoch: about 1,500 in all
+    assert auto_epochs(3, 4) == 300 and auto_epochs(5000, 8) == 20  # within the bounds
+    snap = write_snapshot(session.project, tmp_path / "run", TrainSettings())
+    args = cli_arguments(snap, TrainSettings(epochs=None, batch_size=2))
+    assert args[args.index("--epochs") + 1] == str(auto_epochs(snap.train_images, 2))
+    assert cli_arguments(snap, TrainSettings(epochs=7))[args.index("--epochs") + 1] == "7"
+
+
+def test_the_dialog_shows_the_automatic_epochs(qtbot, controller) -> None:
+    dialog = TrainingDialog(controller)
+    qtbot.addWidget(dialog)
+    dialog.refresh_data()
+    assert dialog.settings().epochs is None
+    assert dialog.epochs_spin.text() == "automatic"
+    assert "· 300 epochs" in dialog.data_label.text()  # 4 reviewed images, batch 4
+    dialog.epochs_spin.setValue(12)
+    assert dialog.settings().epochs == 12 and "epochs" not in dialog.data_label.text()
