@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from detr_model import distributed as ddp
+from detr_model.cli_train import emit_json, run_train
 
 log = logging.getLogger("detr_model.cli")
 
@@ -27,24 +25,6 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line instead of usage + message
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _plain(value: Any) -> Any:
-    """Returns value with NaN/inf floats as None, so every line is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _emit_json(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(_plain(obj)) + "\n")
-    sys.stdout.flush()
 
 
 # synth ------------------------------------------------------------------------------------------
@@ -65,208 +45,6 @@ def _synth(args: argparse.Namespace) -> int:
     data = json.loads(path.read_text())
     print(f"wrote {len(data['images'])} images and {len(data['annotations'])} boxes: {path}")
     return 0
-
-
-# train ------------------------------------------------------------------------------------------
-
-
-class _StopFlag:
-    """Set by the first SIGINT/SIGTERM; a second SIGINT interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def install(self) -> None:
-        signal.signal(signal.SIGINT, self._handle)
-        signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        if ddp.is_main_process():
-            print("stopping after the current iteration ...", file=sys.stderr, flush=True)
-
-    def __call__(self) -> bool:
-        return self.requested
-
-
-class _ProgressPrinter:
-    """Prints a progress bar on stderr (when it is a terminal) and one line per epoch."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        if event["event"] == "iteration" and self.tty:
-            n, i = max(event["iterations"], 1), event["iteration"]
-            bar = "#" * int(24 * i / n)
-            eta = _duration(event.get("eta_s"))
-            sys.stderr.write(
-                f"\repoch {event['epoch']}/{event['epochs']} [{bar:<24}] {i}/{n} "
-                f"loss {event['loss']:.4f} eta {eta}  "
-            )
-            sys.stderr.flush()
-        elif event["event"] == "cache" and event["done"] == event["total"]:
-            scales = ", ".join(str(s) for s in event["scales"])
-            print(f"cached the backbone features of {event['total']} images at {scales} px")
-        elif event["event"] == "epoch":
-            if self.tty:
-                sys.stderr.write("\n")
-            metrics = event.get("metrics") or {}
-            shown = " ".join(
-                f"{k} {metrics[k]:.3f}" for k in ("AP", "AP50", "AP75") if k in metrics
-            )
-            print(
-                f"epoch {event['epoch']}/{event['epochs']}  loss {event['loss']:.4f}  "
-                f"lr {event['lr']:.2e}  {event['time_s']:.1f}s  {shown}".rstrip(),
-                flush=True,
-            )
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _build_model(args: argparse.Namespace, class_names: list[str]):
-    from detr_model.config import ModelConfig
-    from detr_model.detr import build_detr
-
-    changes = {"num_queries": args.num_queries} if args.num_queries else {}
-    if args.init == "none":
-        preset = "tiny_fast" if args.preset == "tiny" else args.preset  # from scratch: fast tiny
-        config = getattr(ModelConfig, preset)(num_classes=len(class_names))
-        return build_detr(config.replace(**changes))
-    from detr_model.checkpoint import load_checkpoint
-    from detr_model.download import resolve_model
-    from detr_model.finetune import finetune_model
-    from detr_model.official_models import OFFICIAL_MODELS
-
-    path = resolve_model(args.init)
-    official = args.init if args.init in OFFICIAL_MODELS else None
-    model, surgery = finetune_model(
-        load_checkpoint(path, official_name=official), class_names, **changes
-    )
-    kept = [class_names[i] for i in sorted(surgery.kept)]
-    log.info("initialised from %s; class rows kept: %s", path, kept or "none")
-    return model
-
-
-def _train_config(args: argparse.Namespace):
-    from detr_model.official_models import OFFICIAL_MODELS
-    from detr_model.train_config import TINY_FAST_SIZE, TrainConfig
-
-    size = args.image_size
-    if args.init == "none" and args.preset == "tiny":
-        base = TrainConfig.tiny_fast(size or TINY_FAST_SIZE)
-    elif args.init not in ("none", *OFFICIAL_MODELS):  # a model file: the fine-tuning recipe
-        from detr_model.checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(args.init)
-        size = size or int((ckpt.train_config or {}).get("eval_size", 800))
-        base = TrainConfig.finetune(size)
-        if ckpt.config.backbone_norm == "frozen_bn":  # official-style backbone: the paper's ratio
-            base = base.replace(lr_backbone=base.lr / 10)
-    else:
-        base = TrainConfig.small_images(size) if size else TrainConfig()
-    changes = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size or base.batch_size,
-        "lr": args.lr if args.lr is not None else base.lr,
-        "lr_backbone": 0.0
-        if args.fast
-        else (args.lr_backbone if args.lr_backbone is not None else base.lr_backbone),
-        "lr_drop": args.lr_drop or max(1, round(args.epochs * 2 / 3)),
-        "num_workers": args.workers,
-        "eval_every": args.eval_every,
-        "device": args.device,
-        "amp": args.amp or base.amp,
-        "seed": args.seed,
-        "out_dir": str(args.out),
-        "resume": str(args.resume) if args.resume else None,
-        "augment": not args.no_augment,
-        "feature_cache": args.fast,
-        "log_every": args.log_every or base.log_every,
-    }
-    return base.replace(**changes)
-
-
-def _datasets(args: argparse.Namespace, config):
-    from detr_model.data.coco import CocoDetection
-    from detr_model.data.transforms import make_transforms
-
-    eval_tf = make_transforms("val", scales=[config.eval_size], max_size=config.max_size)
-    train_tf = (
-        make_transforms("train", scales=config.scales, max_size=config.max_size, crop=config.crop)
-        if config.augment
-        else eval_tf
-    )
-    train = CocoDetection(args.train_images, args.train_json, train_tf, labels=args.labels)
-    val = None
-    if args.val_json:
-        val = CocoDetection(args.val_images, args.val_json, eval_tf, labels=args.labels)
-        if val.category_to_label != train.category_to_label:
-            raise ValueError(
-                f"{args.val_json}: its categories differ from those of {args.train_json}"
-            )
-    return train, val
-
-
-def _train(args: argparse.Namespace) -> int:
-    from detr_model.criterion import build_criterion
-    from detr_model.engine import fit
-
-    if bool(args.val_json) != bool(args.val_images):
-        raise ValueError("--val-json and --val-images go together")
-    ddp.init_distributed()
-    try:
-        jsonl = args.progress == "jsonl"
-        stop = _StopFlag()
-        stop.install()
-        config = _train_config(args)
-        train, val = _datasets(args, config)
-        model = _build_model(args, train.class_names)
-        main = ddp.is_main_process()
-        if jsonl and main:
-            _emit_json(
-                {
-                    "event": "start",
-                    "images": len(train),
-                    "val_images": len(val) if val is not None else 0,
-                    "class_names": train.class_names,
-                    "model": model.config.to_dict(),
-                    "train_config": config.to_dict(),
-                    "processes": ddp.world_size(),
-                    "device": str(ddp.resolve_device(config.device)),
-                }
-            )
-        on_progress = (lambda e: _emit_json(e)) if jsonl else _ProgressPrinter()
-        criterion = build_criterion(model.config, config)
-        started = time.monotonic()
-        result = fit(
-            model, criterion, train, val, config, on_progress=on_progress, should_stop=stop
-        )
-        if main:
-            done = {
-                "event": "done",
-                "stopped": result.stopped,
-                "best_checkpoint": result.best_checkpoint,
-                "last_checkpoint": result.last_checkpoint,
-                "epochs_done": len(result.history),
-                "time_s": time.monotonic() - started,
-            }
-            if jsonl:
-                _emit_json(done)
-            else:
-                state = "stopped" if result.stopped else "finished"
-                print(f"{state}; best checkpoint: {result.best_checkpoint}", flush=True)
-        return 0
-    finally:
-        ddp.cleanup()
 
 
 # eval and predict -------------------------------------------------------------------------------
@@ -321,7 +99,7 @@ def _eval(args: argparse.Namespace) -> int:
     )
     mapping = _label_to_category(ckpt.class_names, dataset.data["categories"])
     metrics = evaluate(model, loader, dataset.coco(), label_to_category=mapping)
-    _emit_json({"checkpoint": str(ckpt.path), "images": len(dataset), **metrics})
+    emit_json({"checkpoint": str(ckpt.path), "images": len(dataset), **metrics})
     return 0
 
 
@@ -443,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path, help="a last.pt to continue")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--progress", choices=("bar", "jsonl"), default="bar")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=run_train)
 
     for name, helptext in (("eval", "COCO AP of a checkpoint"), ("predict", "detect objects")):
         p = sub.add_parser(name, help=helptext)
@@ -484,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, (RuntimeError, TypeError, KeyError, AttributeError)) and not _ours(exc):
             message = f"{type(exc).__name__}: {message}"
         if getattr(args, "progress", None) == "jsonl" and ddp.is_main_process():
-            _emit_json({"event": "error", "error": message})
+            emit_json({"event": "error", "error": message})
         print(f"error: {message}", file=sys.stderr)
         return 1
 

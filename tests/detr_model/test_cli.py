@@ -190,7 +190,7 @@ def test_fine_tuning_a_model_file_uses_its_training_size_and_the_finetune_recipe
     import argparse
 
     from detr_model.checkpoint import save_checkpoint
-    from detr_model.cli import _train_config
+    from detr_model.cli_train import train_config
     from detr_model.config import ModelConfig
     from detr_model.detr import build_detr
     from detr_model.train_config import TrainConfig
@@ -205,9 +205,9 @@ def test_fine_tuning_a_model_file_uses_its_training_size_and_the_finetune_recipe
         lr_backbone=None, lr_drop=None, workers=0, eval_every=1, device="cpu", amp=None, seed=0,
         out=tmp_path / "run", resume=None, no_augment=False, fast=False, log_every=None,
     )  # fmt: skip
-    config = _train_config(argparse.Namespace(**parser_defaults))
+    config = train_config(argparse.Namespace(**parser_defaults))
     assert config.eval_size == 160 and config.scales == (128, 144, 160)
     assert config.lr == config.lr_backbone == TrainConfig.finetune().lr
     assert config.lr_schedule == "cosine" and config.crop is None
-    fast = _train_config(argparse.Namespace(**{**parser_defaults, "fast": True, "image_size": 96}))
+    fast = train_config(argparse.Namespace(**{**parser_defaults, "fast": True, "image_size": 96}))
     assert fast.feature_cache and fast.lr_backbone == 0.0 and fast.eval_size == 96

@@ -357,20 +357,21 @@ def test_query_groups_leave_the_first_group_unchanged_and_add_their_own_losses(a
 
 
 def test_the_cli_trains_tiny_from_scratch_with_the_fast_presets():
-    from detr_model.cli import _build_model, _train_config, build_parser
+    from detr_model.cli import build_parser
+    from detr_model.cli_train import build_model, train_config
     from detr_model.train_config import TINY_FAST_SIZE, TINY_FAST_TRAIN
 
     args = build_parser().parse_args(
         ["train", "--train-json", "a.json", "--train-images", ".", "--out", "o"]
     )
-    config = _train_config(args)
+    config = train_config(args)
     assert config.eval_size == TINY_FAST_SIZE and config.batch_size == 8
     assert {k: getattr(config, k) for k in TINY_FAST_TRAIN} == TINY_FAST_TRAIN
     assert config.lr_drop >= 1 and config.amp in ("bf16", "auto")
-    model = _build_model(args, ["N/A", "circle", "square"])
+    model = build_model(args, ["N/A", "circle", "square"])
     assert model.config == ModelConfig.tiny_fast(num_classes=3)
     official = build_parser().parse_args(
         ["train", "--train-json", "a.json", "--train-images", ".", "--out", "o",
          "--preset", "detr_r50"]
     )  # fmt: skip
-    assert _train_config(official).batch_size == 2 and _train_config(official).amp == "auto"
+    assert train_config(official).batch_size == 2 and train_config(official).amp == "auto"
