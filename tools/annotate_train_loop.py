@@ -80,6 +80,8 @@ def _train(project, base: Path, run_dir: Path, fast: bool, args) -> tuple[Path, 
         settings = replace(settings, epochs=args.epochs)
     if args.image_size:
         settings = replace(settings, image_size=args.image_size)
+    if args.lr:
+        settings = replace(settings, lr=args.lr)
     snapshot = write_snapshot(project, run_dir, settings)
     argv = [sys.executable, "-m", "detr_model", "train", *cli_arguments(snapshot, settings)]
     env = {"OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
@@ -96,6 +98,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, help="instead of the dialog's default")
     parser.add_argument("--image-size", type=int, help="instead of the dialog's default")
+    parser.add_argument("--lr", type=float, help="instead of the recipe's (the dialog's field)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/detr-studio-loop"))
     args = parser.parse_args()
     import torch
