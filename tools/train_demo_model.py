@@ -3,9 +3,11 @@
     python tools/train_demo_model.py                       # 100 epochs at 160 px, 2 threads
     python tools/train_demo_model.py --device cuda --workers 2 --threads 4 --minutes 7.5
 
-The bundled file was made by the second command on an H100 (three runs of this script shared
-the GPU; the 7.5-minute limit stopped this one after epoch 37 of the 100-epoch cosine schedule,
-and the best epoch by validation AP was kept): held-out AP50 0.935, AP 0.631, 7.3 MiB. On 2 CPU
+The bundled file was made on an H100 by what the second command now does (the run itself was
+`timeout -s INT 450 python tools/train_demo_model.py --epochs 100 --image-size 160 --device cuda
+--threads 4 --workers 2`; `--minutes` sends the same SIGINT). Three runs of this script shared
+the GPU; the limit stopped this one after epoch 37 of the 100-epoch cosine schedule, and the
+best epoch by validation AP was kept: held-out AP50 0.935, AP 0.631, 7.3 MiB. On 2 CPU
 cores an epoch takes about 35 s (bf16), so the same 37 epochs take about 25 minutes.
 
 Steps, all seeded: generate 800 training and 100 validation images of circles, squares and
