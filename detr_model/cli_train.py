@@ -98,7 +98,26 @@ def duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def build_model(args: argparse.Namespace, class_names: list[str]):
+def init_is_file(args: argparse.Namespace) -> bool:
+    """Returns True when `--init` names a model file (not "none", not an official name)."""
+    from detr_model.official_models import OFFICIAL_MODELS
+
+    return args.init not in ("none", *OFFICIAL_MODELS)
+
+
+def init_checkpoint(args: argparse.Namespace):
+    """Returns the Checkpoint `--init` names (an official one downloaded if needed)."""
+    from detr_model.checkpoint import load_checkpoint
+    from detr_model.download import resolve_model
+    from detr_model.official_models import OFFICIAL_MODELS
+
+    official = args.init if args.init in OFFICIAL_MODELS else None
+    return load_checkpoint(resolve_model(args.init), official_name=official)
+
+
+def build_model(args: argparse.Namespace, class_names: list[str], checkpoint=None):
+    """Returns the model to train: from scratch, or `checkpoint` (default: the one `--init`
+    names) with its class rows kept by name."""
     from detr_model.config import ModelConfig
     from detr_model.detr import build_detr
 
@@ -107,32 +126,25 @@ def build_model(args: argparse.Namespace, class_names: list[str]):
         preset = "tiny_fast" if args.preset == "tiny" else args.preset  # from scratch: fast tiny
         config = getattr(ModelConfig, preset)(num_classes=len(class_names))
         return build_detr(config.replace(**changes))
-    from detr_model.checkpoint import load_checkpoint
-    from detr_model.download import resolve_model
     from detr_model.finetune import finetune_model
-    from detr_model.official_models import OFFICIAL_MODELS
 
-    path = resolve_model(args.init)
-    official = args.init if args.init in OFFICIAL_MODELS else None
-    model, surgery = finetune_model(
-        load_checkpoint(path, official_name=official), class_names, **changes
-    )
+    checkpoint = checkpoint or init_checkpoint(args)
+    model, surgery = finetune_model(checkpoint, class_names, **changes)
     kept = [class_names[i] for i in sorted(surgery.kept)]
-    log.info("initialised from %s; class rows kept: %s", path, kept or "none")
+    log.info("initialised from %s; class rows kept: %s", checkpoint.path, kept or "none")
     return model
 
 
-def train_config(args: argparse.Namespace):
-    from detr_model.official_models import OFFICIAL_MODELS
+def train_config(args: argparse.Namespace, checkpoint=None):
+    """Returns the TrainConfig the arguments ask for; a model file's recipe reads `checkpoint`
+    (default: loaded from `--init`)."""
     from detr_model.train_config import TINY_FAST_SIZE, TrainConfig
 
     size = args.image_size
     if args.init == "none" and args.preset == "tiny":
         base = TrainConfig.tiny_fast(size or TINY_FAST_SIZE)
-    elif args.init not in ("none", *OFFICIAL_MODELS):  # a model file: the fine-tuning recipe
-        from detr_model.checkpoint import load_checkpoint
-
-        ckpt = load_checkpoint(args.init)
+    elif init_is_file(args):  # a model file: the fine-tuning recipe
+        ckpt = checkpoint or init_checkpoint(args)
         size = size or int((ckpt.train_config or {}).get("eval_size", 800))
         base = TrainConfig.finetune(size)
         if ckpt.config.backbone_norm == "frozen_bn":  # official-style backbone: the paper's ratio
@@ -194,9 +206,12 @@ def run_train(args: argparse.Namespace) -> int:
         jsonl = args.progress == "jsonl"
         stop = StopFlag()
         stop.install()
-        config = train_config(args)
+        # A model file is read once, for its recipe and its weights; an official model is
+        # downloaded only once the data has been found.
+        checkpoint = init_checkpoint(args) if init_is_file(args) else None
+        config = train_config(args, checkpoint)
         train, val = datasets(args, config)
-        model = build_model(args, train.class_names)
+        model = build_model(args, train.class_names, checkpoint)
         main = ddp.is_main_process()
         if jsonl and main:
             emit_json(

@@ -121,11 +121,11 @@ class FeatureCache(torch.utils.data.Dataset):
                     on_progress(index + 1, total)
         finally:
             backbone.train(was_training)
+        cache = cls(variants, dataset.class_names)
         log.info(
-            "cached %d variants of %d images (%.0f MiB)", len(variants) and len(variants[0]),
-            total, used / 2**20,
-        )  # fmt: skip
-        return cls(variants, dataset.class_names)
+            "cached %d variants of %d images (%.0f MiB)", cache.num_variants, total, used / 2**20
+        )
+        return cache
 
     @property
     def num_variants(self) -> int:

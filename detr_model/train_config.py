@@ -145,29 +145,22 @@ class TrainConfig:
     def tiny_fast(cls, size: int = TINY_FAST_SIZE, **changes: Any) -> TrainConfig:
         """Returns the recipe that trains ModelConfig.tiny_fast fastest from scratch on images of
         about `size` px (measured in docs/convergence.md): one lr everywhere, light augmentation."""
-        from detr_model.inference_speedups import cpu_has_fast_bfloat16
-
-        scales = tuple(range(max(32, size - 32), size + 1, 16))
-        base = cls(
-            scales=scales,
-            max_size=round(size * 5 / 3),
-            crop=None,
-            eval_size=size,
-            batch_size=8,
-            num_workers=0,
-            amp="bf16" if cpu_has_fast_bfloat16() else "auto",
-            **TINY_FAST_TRAIN,
-        )
-        return base.replace(**changes)
+        return cls._light_augmentation(size, TINY_FAST_TRAIN).replace(**changes)
 
     @classmethod
     def finetune(cls, size: int = TINY_FAST_SIZE, **changes: Any) -> TrainConfig:
         """Returns the recipe for fine-tuning a trained model on a few dozen to a few hundred
         images of about `size` px (docs/convergence.md): lr 1e-4 everywhere, cosine, light
         augmentation (flip and three scales, no crop), batch 8."""
+        return cls._light_augmentation(size, FINETUNE_TRAIN).replace(**changes)
+
+    @classmethod
+    def _light_augmentation(cls, size: int, optimisation: dict[str, Any]) -> TrainConfig:
+        """Returns `optimisation` with the small-image set-up both short recipes share: flip
+        and the sizes size-32..size, no crop, batch 8, bf16 on CPUs that are fast at it."""
         from detr_model.inference_speedups import cpu_has_fast_bfloat16
 
-        base = cls(
+        return cls(
             scales=tuple(range(max(32, size - 32), size + 1, 16)),
             max_size=round(size * 5 / 3),
             crop=None,
@@ -175,9 +168,8 @@ class TrainConfig:
             batch_size=8,
             num_workers=0,
             amp="bf16" if cpu_has_fast_bfloat16() else "auto",
-            **FINETUNE_TRAIN,
+            **optimisation,
         )
-        return base.replace(**changes)
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the configuration as a plain JSON-able dict (tuples as lists)."""

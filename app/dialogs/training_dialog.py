@@ -155,6 +155,7 @@ class TrainingDialog(QDialog):
             "On by default for the official COCO models when there is no GPU."
         )
         self._fast_by_default: set[str] = set()  # bases that start in fast mode (no GPU)
+        self._freeze_forced = False  # fast mode ticked "freeze", not the user
         self.fast_check.setChecked(d.fast)
         self.fast_check.toggled.connect(self._on_fast_toggled)
         self.device_combo = QComboBox()
@@ -285,7 +286,7 @@ class TrainingDialog(QDialog):
         if fast and not self.freeze_check.isChecked():
             self.freeze_check.setChecked(True)
             self._freeze_forced = True
-        elif not fast and getattr(self, "_freeze_forced", False):
+        elif not fast and self._freeze_forced:
             self.freeze_check.setChecked(False)  # give back the user's choice
             self._freeze_forced = False
 
