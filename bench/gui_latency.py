@@ -76,13 +76,12 @@ def gap_stats(ticks: list[float]) -> tuple[float, float, float]:
     return float(gaps.max()), float(np.percentile(gaps, 99)), float(np.median(gaps))
 
 
-def run_window(folder: Path, checkpoint: Path, args, tmp: Path) -> dict:
-    """Auto-annotate `folder` in the real window while a 10 ms timer ticks."""
-    from PySide6.QtCore import QSettings, QTimer
+def open_window(folder: Path, tmp: Path):
+    """Return (application, main window) showing `folder`, its settings in a file under tmp."""
+    from PySide6.QtCore import QSettings
 
     from app.application import create_application
     from app.main_window import MainWindow
-    from app.model_registry import file_choice
     from app.settings import Settings
 
     app = create_application([sys.argv[0]])
@@ -91,6 +90,16 @@ def run_window(folder: Path, checkpoint: Path, args, tmp: Path) -> dict:
     window.resize(1280, 800)
     window.show()
     window.open_path(folder)
+    return app, window
+
+
+def run_window(folder: Path, checkpoint: Path, args, tmp: Path) -> dict:
+    """Auto-annotate `folder` in the real window while a 10 ms timer ticks."""
+    from PySide6.QtCore import QTimer
+
+    from app.model_registry import file_choice
+
+    app, window = open_window(folder, tmp)
     auto = window.auto
     auto.set_device(args.device)
     auto.set_model(file_choice(checkpoint))

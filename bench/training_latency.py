@@ -22,7 +22,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.widgets.pyside_fix import protect_singletons  # noqa: E402
-from bench.gui_latency import gap_stats  # noqa: E402
+from bench.gui_latency import gap_stats, open_window  # noqa: E402
 
 
 def main() -> int:
@@ -31,24 +31,16 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
     protect_singletons()
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QTimer
 
     from app.annotations.model import ImageStatus
-    from app.application import create_application
-    from app.main_window import MainWindow
-    from app.settings import Settings
     from detr_model.data import generate_shapes_dataset
 
     tmp = Path(tempfile.mkdtemp(prefix="detr-studio-bench-"))
     folder = tmp / "shapes"
     coco = generate_shapes_dataset(folder, args.images, seed=5, size=(256, 320))
     coco = coco.rename(tmp / "shapes.json")
-    app = create_application([sys.argv[0]])
-    settings = Settings(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(settings)
-    window.resize(1280, 800)
-    window.show()
-    window.open_path(folder)
+    app, window = open_window(folder, tmp)
     window.import_coco(coco)
     session = window.session
     paths = [rec.path for rec in session.project.images]

@@ -24,12 +24,7 @@ from detr_model.train_config import TrainConfig
 SCRATCH = {"backbone_norm": "bn", "feature_stride": 16, "train_stem": True, "dropout": 0.0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

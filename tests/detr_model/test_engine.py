@@ -16,14 +16,7 @@ from detr_model.detr import build_detr
 from detr_model.engine import TrainingError, fit, make_optimizer, train_one_epoch
 from detr_model.train_config import TrainConfig
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two cores shared by several jobs: one thread avoids oversubscription stalls.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,7 @@ from detr_model.feature_cache import FeatureCache, FeatureCacheError, cached_sca
 from detr_model.nested import BackboneFeatures
 from detr_model.train_config import TrainConfig
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
