@@ -22,6 +22,7 @@ from app.annotations.formats.writing import (
     ExportOptions,
     place_image,
     plan_export,
+    renamed_map,
     staged_folder,
     unique_stems,
 )
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # labelme warns about files whose major version differs from its own (5.x today).
 LABELME_VERSION = "5.5.0"
+# The class list labelme takes with --labels; its conversion scripts' special names are skipped.
+LABELS_TXT = "labels.txt"
+_NOT_CLASSES = frozenset({"__ignore__", "_background_"})
 _ATTRIBUTE_TYPES = (str, int, float, bool)
 
 
@@ -76,6 +80,8 @@ def read(folder: str | os.PathLike, project: Project) -> ImportResult:
         raise LabelImportError(f"{folder}: not a folder")
     builder = ResultBuilder(project, folder.name, folder)
     report = builder.report
+    for name in _read_labels(folder / LABELS_TXT):  # classes without boxes come along too
+        builder.category_id(name)
     for path in list_files(folder, suffix=".json"):
         where = os.path.relpath(path, folder)
         try:
@@ -105,6 +111,14 @@ def read(folder: str | os.PathLike, project: Project) -> ImportResult:
         for n, shape in enumerate(data["shapes"], start=1):
             _read_shape(builder, rec, shape, f"{where} shape {n}")
     return builder.result()
+
+
+def _read_labels(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [n.strip() for n in lines if n.strip() and n.strip() not in _NOT_CLASSES]
 
 
 def _read_shape(builder: ResultBuilder, rec, shape: object, where: str) -> None:
@@ -166,7 +180,7 @@ def write(project: Project, target: str | os.PathLike, options: ExportOptions) -
     summary = plan.summary
     names = {c.id: c.name for c in plan.categories}
     out = unique_stems([p.rec.path for items in plan.splits.values() for p in items], summary)
-    with staged_folder(target, project.root) as stage:
+    with staged_folder(target, project.root, renamed=renamed_map(out)) as stage:
         for split, items in plan.splits.items():
             base = stage if split == ALL else stage / split
             for item in items:
@@ -186,6 +200,9 @@ def write(project: Project, target: str | os.PathLike, options: ExportOptions) -
                 }
                 text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
                 (base / f"{path.rsplit('.', 1)[0]}.json").write_text(text + "\n", encoding="utf-8")
+        (stage / LABELS_TXT).write_text(
+            "".join(f"{c.name}\n" for c in plan.categories), encoding="utf-8"
+        )
     summary.path = target
     log.info("exported %d images as labelme to %s", summary.images, target)
     return summary

@@ -9,6 +9,7 @@ from math import isfinite
 from pathlib import Path
 
 from app.annotations.coco_import import ImportReport, ImportResult
+from app.annotations.formats.writing import MARKER_NAME, read_renamed
 from app.annotations.geometry import clamp_rect, rect_area
 from app.annotations.images import ImageReadError, is_image_name, read_size
 from app.annotations.model import (
@@ -66,13 +67,16 @@ class ImageLocator:
     A file under the project folder is that path. A file elsewhere (a dataset exported from
     this project, labels made on a copy) is matched to a project image by its trailing path
     parts (``images/train/a/b.jpg`` finds ``a/b.jpg``), then by a file name only one project
-    image has.
+    image has. In a folder we exported (it holds our marker) matching comes first, even inside
+    the project folder, and the images the export renamed are found under their old names.
     """
 
     def __init__(self, project: Project, dataset_root: Path) -> None:
         self.project = project
         self.root = Path(os.path.abspath(project.root))
         self.dataset_root = Path(os.path.abspath(dataset_root))
+        self._ours = (self.dataset_root / MARKER_NAME).is_file()
+        self._renamed = read_renamed(self.dataset_root)
         self._paths: set[str] | None = None
         self._by_name: dict[str, str | None] | None = None
 
@@ -86,9 +90,16 @@ class ImageLocator:
 
     def project_path(self, file: Path) -> str | None:
         """Return the project-relative path for `file`, or None when it matches no image."""
+        if self._ours:  # our own export: its images are copies of project images
+            found = self._match(file)
+            if found is not None:
+                return found
         rel = relative_to_root(file, self.root)
         if rel is not None:
             return rel
+        return self._match(file)
+
+    def _match(self, file: Path) -> str | None:
         if self._paths is None:
             self._index()
         assert self._paths is not None and self._by_name is not None
@@ -96,6 +107,7 @@ class ImageLocator:
         parts = (inside or Path(file).name).split("/")
         for start in range(len(parts)):
             candidate = "/".join(parts[start:])
+            candidate = self._renamed.get(candidate, candidate)
             if candidate in self._paths:
                 return candidate
         return self._by_name.get(parts[-1])

@@ -26,6 +26,7 @@ from app.annotations.formats.writing import (
     number,
     place_image,
     plan_export,
+    renamed_map,
     staged_folder,
     unique_stems,
 )
@@ -35,6 +36,7 @@ from app.annotations.paths import safe_relative_path
 
 log = logging.getLogger(__name__)
 
+LABELMAP = "labelmap.txt"  # CVAT/Datumaro's class list: "name:r,g,b:parts:actions" per line
 FLAGS = ("difficult", "truncated", "occluded")  # 0/1 elements of an <object>
 _ANNOTATIONS, _JPEG = f"{os.sep}Annotations{os.sep}", f"{os.sep}JPEGImages{os.sep}"
 
@@ -64,6 +66,23 @@ def _image_candidates(xml: Path, filename: str | None) -> list[Path]:
     return out
 
 
+def read_labelmap(path: Path) -> list[str]:
+    """Return the class names of a labelmap.txt ([] when there is none or it is unreadable)."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    names = []
+    for line in lines:
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.rsplit(":", 3)  # a name may hold ':' itself
+        if fields[0] == "background" and fields[1:2] == ["0,0,0"]:
+            continue  # segmentation's class 0, not an object class
+        names.append(fields[0])
+    return names
+
+
 def read(folder: str | os.PathLike, project: Project) -> ImportResult:
     """Return the labels of a folder of Pascal VOC XML files for MergeImport."""
     folder = Path(folder)
@@ -71,6 +90,9 @@ def read(folder: str | os.PathLike, project: Project) -> ImportResult:
         raise LabelImportError(f"{folder}: not a folder")
     builder = ResultBuilder(project, folder.name, folder)
     report = builder.report
+    for name in read_labelmap(folder / LABELMAP):  # classes without boxes come along too
+        if name.strip():
+            builder.category_id(name)
     for xml in list_files(folder, suffix=".xml"):
         where = os.path.relpath(xml, folder)
         try:
@@ -155,6 +177,13 @@ def annotation_xml(folder: str, filename: str, width: int, height: int, objects)
     return ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"
 
 
+def _rgb(color: str) -> str:
+    try:
+        return ",".join(str(int(color[i : i + 2], 16)) for i in (1, 3, 5))
+    except ValueError:
+        return "0,0,0"
+
+
 def write(project: Project, target: str | os.PathLike, options: ExportOptions) -> DatasetSummary:
     """Write the project as a VOC folder: Annotations/, JPEGImages/, ImageSets/Main/<split>.txt."""
     target = Path(target)
@@ -162,7 +191,7 @@ def write(project: Project, target: str | os.PathLike, options: ExportOptions) -
     summary = plan.summary
     names = {c.id: c.name for c in plan.categories}
     out = unique_stems([p.rec.path for items in plan.splits.values() for p in items], summary)
-    with staged_folder(target, project.root) as stage:
+    with staged_folder(target, project.root, renamed=renamed_map(out)) as stage:
         lists: dict[str, list[str]] = {}
         for split, items in plan.splits.items():
             ids = lists.setdefault("trainval" if split == ALL else split, [])
@@ -180,6 +209,11 @@ def write(project: Project, target: str | os.PathLike, options: ExportOptions) -
                 ids.append(stem)
         if "train" in lists and "val" in lists:
             lists["trainval"] = lists["train"] + lists["val"]
+        (stage / LABELMAP).write_text(
+            "# label:color_rgb:parts:actions\n"
+            + "".join(f"{c.name}:{_rgb(c.color)}::\n" for c in plan.categories),
+            encoding="utf-8",
+        )
         sets = stage / "ImageSets" / "Main"
         sets.mkdir(parents=True)
         for name, ids in lists.items():

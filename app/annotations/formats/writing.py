@@ -5,6 +5,7 @@ staging folder that replaces the target only once the whole dataset is written.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -149,12 +150,15 @@ def _check_target(target: Path, project_root: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged_folder(target: Path, project_root: Path) -> Iterator[Path]:
+def staged_folder(
+    target: Path, project_root: Path, *, renamed: dict[str, str] | None = None
+) -> Iterator[Path]:
     """Yield an empty folder beside `target`; on success it becomes `target` in one rename.
 
     An earlier export in `target` (it holds MARKER_NAME) is replaced whole; any other
     non-empty folder, and the project's own folder, are refused. On failure the staging folder
-    is removed and `target` is as it was.
+    is removed and `target` is as it was. `renamed` ({exported path: project path}) goes into
+    the marker, so importing the folder again finds the images it renamed.
     """
     target = Path(target)
     _check_target(target, project_root)
@@ -166,9 +170,9 @@ def staged_folder(target: Path, project_root: Path) -> Iterator[Path]:
         raise OSError(exc.errno, f"{target}: cannot write here ({exc.strerror or exc})") from exc
     try:
         yield stage
-        (stage / MARKER_NAME).write_text(
-            "Written by DETR Studio; its next export may replace it.\n"
-        )
+        marker = {"written_by": "DETR Studio; its next export may replace this folder"}
+        marker["renamed"] = renamed or {}
+        (stage / MARKER_NAME).write_text(json.dumps(marker, indent=1), encoding="utf-8")
         _flush(stage)
         _publish(stage, target)
     except BaseException:
@@ -224,6 +228,23 @@ def place_image(source: Path, dest: Path, summary: DatasetSummary) -> None:
             exc.errno, f"{source}: cannot copy into the export ({exc.strerror or exc})"
         ) from exc
     summary.copied_images += 1
+
+
+def read_renamed(folder: Path) -> dict[str, str]:
+    """Return {exported path: project path} from an export's marker ({} when there is none)."""
+    try:
+        data = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    renamed = data.get("renamed") if isinstance(data, dict) else None
+    if not isinstance(renamed, dict):
+        return {}
+    return {k: v for k, v in renamed.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def renamed_map(names: dict[str, str]) -> dict[str, str]:
+    """Return {exported path: project path} for the images unique_stems renamed."""
+    return {new: old for old, new in names.items() if new != old}
 
 
 def unique_stems(paths: list[str], summary: DatasetSummary) -> dict[str, str]:

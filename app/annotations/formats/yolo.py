@@ -22,6 +22,7 @@ from app.annotations.formats.writing import (
     number,
     place_image,
     plan_export,
+    renamed_map,
     staged_folder,
     unique_stems,
 )
@@ -174,7 +175,7 @@ def write(project: Project, target: str | os.PathLike, options: ExportOptions) -
     summary = plan.summary
     index = {c.id: i for i, c in enumerate(plan.categories)}
     names = unique_stems([p.rec.path for items in plan.splits.values() for p in items], summary)
-    with staged_folder(target, project.root) as stage:
+    with staged_folder(target, project.root, renamed=renamed_map(names)) as stage:
         for split, items in plan.splits.items():
             sub = "" if split == ALL else f"{split}/"
             for item in items:
