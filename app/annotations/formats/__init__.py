@@ -83,3 +83,15 @@ def export_dataset(
 ) -> DatasetSummary:
     """Write the project in that format to `target` and return what was written."""
     return get_format(format_id).write(project, Path(target), options)
+
+
+def suggested_target(project_root: str | os.PathLike, format_id: str) -> Path:
+    """Return where an export goes unless the user says otherwise.
+
+    Folders go beside the image folder (``photos_yolo``), so a later scan of the image folder
+    does not list the exported copies; COCO goes into it as ``annotations.json``.
+    """
+    root = Path(project_root)
+    if not get_format(format_id).folder:
+        return root / "annotations.json"
+    return root.parent / f"{root.name}_{format_id}"
