@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 LABELMAP = "labelmap.txt"  # CVAT/Datumaro's class list: "name:r,g,b:parts:actions" per line
 FLAGS = ("difficult", "truncated", "occluded")  # 0/1 elements of an <object>
+_EXTENSIONS = sorted(IMAGE_EXTENSIONS)
 _ANNOTATIONS, _JPEG = f"{os.sep}Annotations{os.sep}", f"{os.sep}JPEGImages{os.sep}"
 
 
@@ -54,16 +55,23 @@ def _float(node: ET.Element | None, tag: str) -> float | None:
         return None
 
 
-def _image_candidates(xml: Path, filename: str | None) -> list[Path]:
-    """Return where the image of `xml` may be, most likely first."""
-    folders = [xml.parent]
+def _find_image(xml: Path, filename: str | None) -> Path:
+    """Return the image of `xml` (the most likely place when none is on disk)."""
+    folders = [os.fspath(xml.parent)]
     text = os.fspath(xml)
     if _ANNOTATIONS in text:  # Annotations/a/b.xml -> JPEGImages/a/b.jpg
-        folders.insert(0, Path(_JPEG.join(text.rsplit(_ANNOTATIONS, 1))).parent)
-    out = [folder / filename for folder in folders] if filename else []
+        folders.insert(0, os.path.dirname(_JPEG.join(text.rsplit(_ANNOTATIONS, 1))))
+    if filename:
+        for folder in folders:
+            candidate = os.path.join(folder, filename)
+            if os.path.isfile(candidate):
+                return Path(candidate)
     for folder in folders:
-        out += [folder / (xml.stem + ext) for ext in sorted(IMAGE_EXTENSIONS)]
-    return out
+        for ext in _EXTENSIONS:
+            candidate = os.path.join(folder, xml.stem + ext)
+            if os.path.isfile(candidate):
+                return Path(candidate)
+    return Path(folders[0], filename or xml.stem + ".jpg")  # maybe a project image by name
 
 
 def read_labelmap(path: Path) -> list[str]:
@@ -108,10 +116,7 @@ def read(folder: str | os.PathLike, project: Project) -> ImportResult:
         if raw_name and filename is None:
             report.skip("filename leaves the folder", f"{where}: <filename> {raw_name!r} refused")
             continue
-        candidates = _image_candidates(xml, filename)
-        image = next((c for c in candidates if c.is_file()), None)
-        if image is None:  # not here: maybe one of the project's images by name
-            image = candidates[0]
+        image = _find_image(xml, filename)
         size = root.find("size")
         w, h = _float(size, "width"), _float(size, "height")
         stated = (int(w), int(h)) if w and h and w > 0 and h > 0 else None
