@@ -47,6 +47,7 @@ class ExportDialog(QDialog):
     def __init__(self, project_root: Path, format_id: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export Dataset")
+        self.setMinimumWidth(600)  # room for a full destination path
         self.project_root = project_root
         self._edited_target = False
 
