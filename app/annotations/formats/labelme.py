@@ -15,16 +15,13 @@ import os
 from pathlib import Path
 
 from app.annotations.coco_import import ImportResult
-from app.annotations.formats.reading import LabelImportError, ResultBuilder, list_files
+from app.annotations.formats.reading import ResultBuilder, list_files
 from app.annotations.formats.writing import (
     ALL,
     DatasetSummary,
     ExportOptions,
+    folder_export,
     place_image,
-    plan_export,
-    renamed_map,
-    staged_folder,
-    unique_stems,
 )
 from app.annotations.images import IMAGE_EXTENSIONS
 from app.annotations.model import Project
@@ -76,9 +73,7 @@ def resolve_image(json_file: Path, image_path: object, roots: list[Path]) -> tup
 def read(folder: str | os.PathLike, project: Project) -> ImportResult:
     """Return the rectangles of a folder of labelme JSON files for MergeImport."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise LabelImportError(f"{folder}: not a folder")
-    builder = ResultBuilder(project, folder.name, folder)
+    builder = ResultBuilder.for_folder(folder, project)
     report = builder.report
     for name in _read_labels(folder / LABELS_TXT):  # classes without boxes come along too
         builder.category_id(name)
@@ -175,12 +170,9 @@ def shape_json(name: str, rect, attributes: dict) -> dict:
 
 def write(project: Project, target: str | os.PathLike, options: ExportOptions) -> DatasetSummary:
     """Write each image with its labelme JSON beside it (one subfolder per split, if split)."""
-    target = Path(target)
-    plan = plan_export(project, options, require_files=True)
-    summary = plan.summary
-    names = {c.id: c.name for c in plan.categories}
-    out = unique_stems([p.rec.path for items in plan.splits.values() for p in items], summary)
-    with staged_folder(target, project.root, renamed=renamed_map(out)) as stage:
+    with folder_export(project, target, options) as export:
+        plan, out, stage, summary = export.plan, export.names, export.stage, export.summary
+        names = {c.id: c.name for c in plan.categories}
         for split, items in plan.splits.items():
             base = stage if split == ALL else stage / split
             for item in items:
@@ -203,6 +195,4 @@ def write(project: Project, target: str | os.PathLike, options: ExportOptions) -
         (stage / LABELS_TXT).write_text(
             "".join(f"{c.name}\n" for c in plan.categories), encoding="utf-8"
         )
-    summary.path = target
-    log.info("exported %d images as labelme to %s", summary.images, target)
     return summary

@@ -116,6 +116,14 @@ class ImageLocator:
 class ResultBuilder:
     """Collects what a reader finds into an ImportResult, reporting everything it skips."""
 
+    @classmethod
+    def for_folder(cls, folder: str | os.PathLike, project: Project) -> ResultBuilder:
+        """Return a builder for importing `folder` (LabelImportError when it is no folder)."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise LabelImportError(f"{folder}: not a folder")
+        return cls(project, folder.name, folder)
+
     def __init__(self, project: Project, source: str, dataset_root: Path) -> None:
         self.project = project
         self.report = ImportReport(source=source)

@@ -18,17 +18,14 @@ from defusedxml.ElementTree import ParseError
 from defusedxml.ElementTree import parse as parse_xml
 
 from app.annotations.coco_import import ImportResult
-from app.annotations.formats.reading import LabelImportError, ResultBuilder, list_files
+from app.annotations.formats.reading import ResultBuilder, list_files
 from app.annotations.formats.writing import (
     ALL,
     DatasetSummary,
     ExportOptions,
+    folder_export,
     number,
     place_image,
-    plan_export,
-    renamed_map,
-    staged_folder,
-    unique_stems,
 )
 from app.annotations.images import IMAGE_EXTENSIONS
 from app.annotations.model import Project
@@ -94,9 +91,7 @@ def read_labelmap(path: Path) -> list[str]:
 def read(folder: str | os.PathLike, project: Project) -> ImportResult:
     """Return the labels of a folder of Pascal VOC XML files for MergeImport."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise LabelImportError(f"{folder}: not a folder")
-    builder = ResultBuilder(project, folder.name, folder)
+    builder = ResultBuilder.for_folder(folder, project)
     report = builder.report
     for name in read_labelmap(folder / LABELMAP):  # classes without boxes come along too
         if name.strip():
@@ -191,12 +186,9 @@ def _rgb(color: str) -> str:
 
 def write(project: Project, target: str | os.PathLike, options: ExportOptions) -> DatasetSummary:
     """Write the project as a VOC folder: Annotations/, JPEGImages/, ImageSets/Main/<split>.txt."""
-    target = Path(target)
-    plan = plan_export(project, options, require_files=True)
-    summary = plan.summary
-    names = {c.id: c.name for c in plan.categories}
-    out = unique_stems([p.rec.path for items in plan.splits.values() for p in items], summary)
-    with staged_folder(target, project.root, renamed=renamed_map(out)) as stage:
+    with folder_export(project, target, options) as export:
+        plan, out, stage, summary = export.plan, export.names, export.stage, export.summary
+        names = {c.id: c.name for c in plan.categories}
         lists: dict[str, list[str]] = {}
         for split, items in plan.splits.items():
             ids = lists.setdefault("trainval" if split == ALL else split, [])
@@ -223,6 +215,4 @@ def write(project: Project, target: str | os.PathLike, options: ExportOptions) -
         sets.mkdir(parents=True)
         for name, ids in lists.items():
             (sets / f"{name}.txt").write_text("".join(i + "\n" for i in ids), encoding="utf-8")
-    summary.path = target
-    log.info("exported %d images as Pascal VOC to %s", summary.images, target)
     return summary

@@ -128,6 +128,34 @@ def _clip(box: Box, width: int, height: int) -> tuple[float, float, float, float
     return (x1, y1, x2, y2)
 
 
+@dataclass
+class FolderExport:
+    """A folder export under way: the plan, each image's exported path, the staging folder."""
+
+    plan: ExportPlan
+    names: dict[str, str]  # project path -> path inside the export (collisions renamed)
+    stage: Path
+
+    @property
+    def summary(self) -> DatasetSummary:
+        return self.plan.summary
+
+
+@contextlib.contextmanager
+def folder_export(
+    project: Project, target: str | os.PathLike, options: ExportOptions
+) -> Iterator[FolderExport]:
+    """Plan an export that copies the images and stage it (see staged_folder)."""
+    target = Path(target)
+    plan = plan_export(project, options, require_files=True)
+    paths = [p.rec.path for items in plan.splits.values() for p in items]
+    names = unique_stems(paths, plan.summary)
+    with staged_folder(target, project.root, renamed=renamed_map(names)) as stage:
+        yield FolderExport(plan, names, stage)
+    plan.summary.path = target
+    log.info("exported %d images to %s", plan.summary.images, target)
+
+
 def number(value: float) -> str:
     """Return a float as short text exact to 1e-6 ('12', '12.5', '0.123457')."""
     text = f"{value:.6f}".rstrip("0").rstrip(".")

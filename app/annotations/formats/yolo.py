@@ -19,12 +19,9 @@ from app.annotations.formats.writing import (
     ALL,
     DatasetSummary,
     ExportOptions,
+    folder_export,
     number,
     place_image,
-    plan_export,
-    renamed_map,
-    staged_folder,
-    unique_stems,
 )
 from app.annotations.formats.yolo_yaml import (
     YamlSubsetError,
@@ -79,9 +76,7 @@ def label_file_for(image: Path) -> Path:
 def read(folder: str | os.PathLike, project: Project) -> ImportResult:
     """Return the labels of a YOLO folder for MergeImport; bad lines are skipped and reported."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise LabelImportError(f"{folder}: not a folder")
-    builder = ResultBuilder(project, folder.name, folder)
+    builder = ResultBuilder.for_folder(folder, project)
     report = builder.report
     names_file = find_names_file(folder)
     names = read_names(names_file) if names_file else None
@@ -168,14 +163,22 @@ def _parse_line(fields: list[str]):
     return int(index_value), cx, cy, w, h, score, polygon
 
 
+def _split_folders(splits: list[str]) -> dict[str, str]:
+    """Return data.yaml's split keys; Ultralytics needs train and val, so they always exist."""
+    if ALL in splits:
+        return {"train": "images", "val": "images"}
+    folders = {split: f"images/{split}" for split in splits}
+    folders.setdefault("train", folders.get("val") or folders.get("test", "images/train"))
+    # No val split: validate on test, else on train (data.yaml says so, nothing is hidden).
+    folders.setdefault("val", folders.get("test") or folders["train"])
+    return dict(sorted(folders.items(), key=lambda kv: ("train", "val", "test").index(kv[0])))
+
+
 def write(project: Project, target: str | os.PathLike, options: ExportOptions) -> DatasetSummary:
     """Write the project as an Ultralytics YOLO folder (one images/labels folder per split)."""
-    target = Path(target)
-    plan = plan_export(project, options, require_files=True)
-    summary = plan.summary
-    index = {c.id: i for i, c in enumerate(plan.categories)}
-    names = unique_stems([p.rec.path for items in plan.splits.values() for p in items], summary)
-    with staged_folder(target, project.root, renamed=renamed_map(names)) as stage:
+    with folder_export(project, target, options) as export:
+        plan, names, stage, summary = export.plan, export.names, export.stage, export.summary
+        index = {c.id: i for i, c in enumerate(plan.categories)}
         for split, items in plan.splits.items():
             sub = "" if split == ALL else f"{split}/"
             for item in items:
@@ -189,11 +192,10 @@ def write(project: Project, target: str | os.PathLike, options: ExportOptions) -
                 label = stage / f"labels/{sub}{out.rsplit('.', 1)[0]}.txt"
                 label.parent.mkdir(parents=True, exist_ok=True)
                 label.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        folders = (
-            {"train": "images", "val": "images"}
-            if ALL in plan.splits
-            else {split: f"images/{split}" for split in plan.splits}
-        )
+        folders = _split_folders(list(plan.splits))
+        for folder in folders.values():  # a split that got no image still has its folders
+            (stage / folder).mkdir(parents=True, exist_ok=True)
+            (stage / folder.replace("images", "labels", 1)).mkdir(parents=True, exist_ok=True)
         category_names = [c.name for c in plan.categories]
         (stage / "data.yaml").write_text(
             data_yaml(os.path.abspath(target), folders, category_names), encoding="utf-8"
@@ -201,6 +203,4 @@ def write(project: Project, target: str | os.PathLike, options: ExportOptions) -
         (stage / CLASSES_TXT).write_text(
             "".join(name + "\n" for name in category_names), encoding="utf-8"
         )
-    summary.path = target
-    log.info("exported %d images as YOLO to %s", summary.images, target)
     return summary
