@@ -31,7 +31,7 @@ class SplitSpec:
     def __post_init__(self) -> None:
         ratios = (self.train, self.val, self.test)
         if any(r < 0 for r in ratios) or sum(ratios) <= 0:
-            raise ValueError(f"split ratios must be >= 0 and not all 0, got {ratios}")
+            raise ValueError(f"Split ratios must be 0 or more and not all 0 (got {ratios}).")
 
     def ratios(self) -> dict[str, float]:
         """Return {split name: share} for the splits with a positive ratio, shares adding to 1."""

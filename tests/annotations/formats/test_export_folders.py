@@ -117,3 +117,12 @@ def test_data_yaml_in_the_forms_ultralytics_users_write() -> None:
     for text in (block, flow, mapping):
         assert class_names(parse_data_yaml(text)) == {0: "cat", 1: "big dog"}
     assert class_names(parse_data_yaml("nc: 2\n")) == {0: "class_0", 1: "class_1"}
+
+
+def test_yolo_without_a_val_split_still_names_val_for_ultralytics(tmp_path: Path) -> None:
+    project = project_with_boxes(tmp_path / "photos")
+    target = tmp_path / "yolo"
+    export_dataset("yolo", project, target, ExportOptions(split=SplitSpec(0.7, 0, 0.3, seed=1)))
+    data = parse_data_yaml((target / "data.yaml").read_text())
+    assert (data["train"], data["val"], data["test"]) == ("images/train", "images/test", "images/test")
+    assert (target / "labels" / "test").is_dir()
