@@ -124,5 +124,9 @@ def test_yolo_without_a_val_split_still_names_val_for_ultralytics(tmp_path: Path
     target = tmp_path / "yolo"
     export_dataset("yolo", project, target, ExportOptions(split=SplitSpec(0.7, 0, 0.3, seed=1)))
     data = parse_data_yaml((target / "data.yaml").read_text())
-    assert (data["train"], data["val"], data["test"]) == ("images/train", "images/test", "images/test")
+    assert (data["train"], data["val"], data["test"]) == (
+        "images/train",
+        "images/test",
+        "images/test",
+    )
     assert (target / "labels" / "test").is_dir()
