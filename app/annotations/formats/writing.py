@@ -194,6 +194,7 @@ def staged_folder(
     try:
         parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=parent))
+        os.chmod(stage, 0o755)  # mkdtemp's 0700 would keep the dataset from other users
     except OSError as exc:
         raise OSError(exc.errno, f"{target}: cannot write here ({exc.strerror or exc})") from exc
     try:
@@ -203,6 +204,9 @@ def staged_folder(
         (stage / MARKER_NAME).write_text(json.dumps(marker, indent=1), encoding="utf-8")
         _flush(stage)
         _publish(stage, target)
+    except OSError as exc:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise OSError(exc.errno, f"{target}: export failed, nothing was changed ({exc})") from exc
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

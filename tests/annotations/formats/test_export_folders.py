@@ -130,3 +130,13 @@ def test_yolo_without_a_val_split_still_names_val_for_ultralytics(tmp_path: Path
         "images/test",
     )
     assert (target / "labels" / "test").is_dir()
+
+
+def test_a_folder_it_cannot_write_in_gets_a_message_naming_it(tmp_path, monkeypatch) -> None:
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    project = project_with_boxes(tmp_path / "photos")
+    monkeypatch.setattr("app.annotations.formats.writing.tempfile.mkdtemp", refuse)
+    with pytest.raises(OSError, match=r"locked/voc: cannot write here \(Permission denied\)"):
+        export_dataset("voc", project, tmp_path / "locked" / "voc", ExportOptions())
