@@ -9,7 +9,7 @@ import pytest
 from app.annotations import store
 from app.annotations.coco_merge import merge_import
 from app.annotations.formats import ExportOptions, export_dataset, import_labels
-from app.annotations.formats.detect import detect_labels
+from app.annotations.formats.detect import detect_labels, opens_first
 from app.annotations.model import Box, Category, ImageRecord, Project, new_uid
 from tests.annotations.formats.support import project_with_boxes, save_image
 
@@ -84,3 +84,14 @@ def test_an_image_folder_without_labels_is_not_mistaken_for_a_dataset(tmp_path: 
     (tmp_path / "notes.txt").write_text("holiday photos\n")
     (tmp_path / "ground_truth.json").write_text('{"images": [], "annotations": []}')
     assert detect_labels(tmp_path) is None
+
+
+def test_detect_names_the_layout_and_where_its_labels_go(tmp_path: Path) -> None:
+    project = project_with_boxes(tmp_path / "photos")
+    for format_id in ("yolo", "voc", "labelme"):
+        export_dataset(format_id, project, tmp_path / format_id, ExportOptions())
+        found = detect_labels(tmp_path / format_id)
+        assert (found.format_id, found.files) == (format_id, 3)
+    assert opens_first(tmp_path / "yolo", project.root)  # another folder becomes the project
+    assert not opens_first(project.root / "sub", project.root)  # inside: merged into it
+    assert opens_first(tmp_path / "voc", None)
