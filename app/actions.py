@@ -43,7 +43,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_project", "Open &Project File…", ("Ctrl+Shift+O",), "open_project_dialog", "File"),
     ActionSpec("save", "&Save", ("Ctrl+S",), "session.save", "File", "std:SP_DialogSaveButton", True, tip="Save the project file"),
     ActionSpec("import_coco", "&Import COCO…", ("Ctrl+I",), "import_coco_dialog", "File"),
+    ActionSpec("import_yolo", "Import &YOLO…", (), "label_formats.import_yolo", "File", tip="Import the labels of a YOLO (Ultralytics) folder"),
+    ActionSpec("import_voc", "Import Pascal &VOC…", (), "label_formats.import_voc", "File", tip="Import a folder of Pascal VOC XML files"),
+    ActionSpec("import_labelme", "Import &labelme…", (), "label_formats.import_labelme", "File", tip="Import a folder of labelme JSON files"),
     ActionSpec("export_coco", "&Export COCO…", ("Ctrl+E",), "export_coco_dialog", "File", "export", True, tip="Export the annotations as COCO JSON"),
+    ActionSpec("export_yolo", "Export YOLO…", (), "label_formats.export_yolo", "File", tip="Export an Ultralytics YOLO folder (with splits if you like)"),
+    ActionSpec("export_voc", "Export Pascal VOC…", (), "label_formats.export_voc", "File", tip="Export a Pascal VOC folder"),
+    ActionSpec("export_labelme", "Export labelme…", (), "label_formats.export_labelme", "File", tip="Export labelme JSON files beside copies of the images"),
+    ActionSpec("export_dataset", "Export &Dataset…", ("Ctrl+Shift+E",), "label_formats.export_dataset", "File", tip="Export in any format, with train/val/test splits"),
     ActionSpec("quit", "&Quit", ("Ctrl+Q",), "close", "File"),
     ActionSpec("undo", "&Undo", ("Ctrl+Z",), "session.undo", "Edit", "undo", True),
     ActionSpec("redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "session.redo", "Edit", "redo", True),
@@ -158,7 +165,7 @@ def build_menus(menubar: QMenuBar, actions: dict[str, QAction]) -> dict[str, QMe
             class_menu.addAction(actions[item.id])
             continue
         if item.id in (
-            "quit", "undo", "draw_mode", "zoom_in", "toggle_reviewed", "accept_proposal",
+            "import_coco", "export_coco", "quit", "undo", "draw_mode", "zoom_in", "toggle_reviewed", "accept_proposal",
             "choose_model", "train_model",
         ):  # fmt: skip
             menus[item.menu].addSeparator()

@@ -23,6 +23,7 @@ from app.auto_annotate_ui import AutoAnnotateUI
 from app.canvas.canvas import Canvas
 from app.dialogs.shortcut_help import ShortcutHelpDialog
 from app.first_run import FirstRun
+from app.label_formats_ui import LabelFormatsUI
 from app.panels.class_panel import ClassPanel
 from app.panels.image_list import ImageListPanel
 from app.session import Session
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self.first_run = FirstRun(self)  # welcome page while no project is open, demo project
         self.training = TrainingController(self.session, self.auto, self)
         self.training_dialog = None  # made on first use (app.dialogs.training_dialog)
+        self.label_formats = LabelFormatsUI(self)  # File → Import/Export of YOLO, VOC, labelme
         self.actions = build_actions(self, self)
         self.menus = build_menus(self.menuBar(), self.actions)
         self.recent_menu = self.menus["File"].addMenu("Open &Recent")
@@ -217,6 +219,8 @@ class MainWindow(QMainWindow):
         for path in paths:
             if Path(path).suffix.lower() == ".json" and self.session.project is not None:
                 self.import_coco(path)
+            elif Path(path).is_dir() and self.label_formats.handle_dropped_folder(Path(path)):
+                continue
             else:
                 self.open_path(path)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.annotations import store
-from app.annotations.coco import ExportSummary, export_coco, import_coco
+from app.annotations import formats, store
+from app.annotations.coco import ExportSummary, ImportResult, export_coco, import_coco
 from app.annotations.coco_merge import MergeImport
 from app.annotations.commands import (
     AddBox,
@@ -147,7 +147,16 @@ class Session(QObject):
         """Merge a COCO file into the project as one undo step; return the readable report."""
         if self.project is None:
             raise ValueError("open an image folder before importing COCO annotations")
-        result = import_coco(Path(path), self.project.root)
+        return self._merge(import_coco(Path(path), self.project.root), Path(path).name)
+
+    def import_labels(self, format_id: str, path: str | Path) -> str:
+        """Merge labels in a format of app.annotations.formats as one undo step; return the report."""
+        if self.project is None:
+            raise ValueError("open an image folder before importing labels")
+        result = formats.import_labels(format_id, Path(path), self.project)
+        return self._merge(result, Path(path).name)
+
+    def _merge(self, result: ImportResult, name: str) -> str:
         cmd = MergeImport(result)
         if self.push(cmd) is None:
             return result.report.summary()
@@ -156,8 +165,22 @@ class Session(QObject):
             f"Added {cmd.added_boxes} boxes ({cmd.duplicate_boxes} already there), "
             f"{cmd.added_images} new images, {cmd.added_categories} new classes."
         )
-        self.message.emit(f"Imported {Path(path).name}: {cmd.added_boxes} boxes")
+        self.message.emit(f"Imported {name}: {cmd.added_boxes} boxes")
+        if not self.current_path and self.project.images:  # a folder whose images came in
+            self.set_current(self.project.images[0].path)
         return "\n".join(lines)
+
+    def export_dataset(
+        self, format_id: str, target: str | Path, options: formats.ExportOptions
+    ) -> formats.DatasetSummary:
+        """Write the project in a format of app.annotations.formats; return what was written."""
+        if self.project is None:
+            raise ValueError("nothing to export: no folder is open")
+        summary = formats.export_dataset(format_id, self.project, Path(target), options)
+        self.message.emit(
+            f"Exported {summary.images} images and {summary.annotations} boxes to {target}"
+        )
+        return summary
 
     def export_coco(self, path: str | Path, *, only_reviewed: bool = False) -> ExportSummary:
         """Write the project as a COCO file (atomically); return what was written."""
@@ -292,6 +315,8 @@ class Session(QObject):
             self.message.emit(f"Redone: {cmd.text}")
 
     def _announce(self, changed: Changed) -> None:
+        if changed.image_list:
+            self._leave_vanished_image()  # before any listener asks for the current record
         if changed.category_list or changed.categories:
             self.categories_changed.emit()
             if self.project is not None and changed.category_list:
@@ -305,6 +330,18 @@ class Session(QObject):
         self.counts_changed.emit()
         self.undo_changed.emit()
         self._changed()
+
+    def _leave_vanished_image(self) -> None:
+        """Show another image when the current one left the project (undo of an import)."""
+        if self.project is None or not self.current_path:
+            return
+        if self.project.has_image(self.current_path):
+            return
+        self.current_path = ""
+        if self.project.images:
+            self.set_current(self.project.images[0].path)
+        else:
+            self.current_image_changed.emit("")
 
     def _changed(self) -> None:
         if not self._autosave.isActive():

@@ -9,7 +9,8 @@ Usage:
 Scenes: "main" (docs/screenshots/main_window.png), "proposals" (docs/screenshots/proposals.png:
 model proposals under review, the confidence slider filtering one out, the list sorted least
 confident first) and "training" (docs/screenshots/training.png: the training dialog during a real
-run of the tiny model on the reviewed demo images, caught after a few epochs, then cancelled).
+run of the tiny model on the reviewed demo images, caught after a few epochs, then cancelled)
+and "export" (docs/screenshots/export.png: File → Export Dataset for YOLO with a split).
 
 "welcome" (docs/screenshots/welcome.png) is the window of a first run: no project open, the
 welcome page with a few recent projects. "demo" (docs/screenshots/demo_auto_annotate.png) opens
@@ -161,6 +162,23 @@ def training_scene(window, app, truth: dict[str, list[tuple]], cats: dict, epoch
     return dialog
 
 
+def export_scene(window, app):
+    """Show File → Export Dataset for YOLO with a train/val/test split; return the dialog."""
+    from app.dialogs.export_dialog import ExportDialog
+
+    dialog = ExportDialog(window.session.project.root, "yolo", window)
+    dialog.split_check.setChecked(True)
+    dialog.train_spin.setValue(70)
+    dialog.val_spin.setValue(20)
+    dialog.test_spin.setValue(10)
+    dialog.only_reviewed.setChecked(True)
+    dialog.show()
+    for _ in range(30):
+        app.processEvents()
+        time.sleep(0.01)
+    return dialog
+
+
 def welcome_scene(out: Path, size: str) -> int:
     """Draw the window of a first run (welcome page, three recent projects) into `out`."""
     import os
@@ -253,7 +271,9 @@ def demo_scene(out: Path, size: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--scene", choices=("main", "proposals", "training", "welcome", "demo"), default="main"
+        "--scene",
+        choices=("main", "proposals", "training", "export", "welcome", "demo"),
+        default="main",
     )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--size", default="1400x860", help="window size WxH")
@@ -316,6 +336,8 @@ def main() -> int:
         proposals_scene(window, app, truth, cats)
     elif args.scene == "training":
         shot = training_scene(window, app, truth, cats)
+    elif args.scene == "export":
+        shot = export_scene(window, app)
     window.canvas.view.fit()
     for _ in range(20):
         app.processEvents()

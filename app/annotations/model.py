@@ -14,6 +14,9 @@ from enum import Enum
 from pathlib import Path
 
 Rect = tuple[float, float, float, float]
+# Extra per-box facts other tools keep (Pascal VOC's difficult/truncated/pose, labelme's
+# flags): sorted (name, value) pairs, so a Box stays hashable and compares by value.
+Attributes = tuple[tuple[str, "str | int | float | bool"], ...]
 
 # Distinct, readable on photos; used in order before falling back to generated hues.
 PALETTE = (
@@ -72,11 +75,19 @@ class Box:
     category_id: int
     score: float | None = None
     source: str = "manual"  # "manual" | "model" | "import"
+    attributes: Attributes = ()
 
     @property
     def rect(self) -> Rect:
         """Return (x1, y1, x2, y2)."""
         return (self.x1, self.y1, self.x2, self.y2)
+
+    def attribute(self, name: str, default: object = None) -> object:
+        """Return the value of attribute `name` (`default` when the box has none)."""
+        for key, value in self.attributes:
+            if key == name:
+                return value
+        return default
 
     def moved_to(self, rect: Rect) -> Box:
         """Return a copy of this box with a new rectangle."""

@@ -1,7 +1,8 @@
 """The project file's JSON layout (format version 1), both directions.
 
 Boxes and proposals are stored as short lists to keep 100,000-box projects small and fast:
-box `[uid, x1, y1, x2, y2, category_id, score | null, source]`,
+box `[uid, x1, y1, x2, y2, category_id, score | null, source]` (plus `{attributes}` as a ninth
+element when the box has any),
 proposal `[uid, x1, y1, x2, y2, category_id, score, model]`.
 """
 
@@ -26,9 +27,7 @@ def project_to_dict(project: Project) -> dict:
         if rec.width is not None and rec.height is not None:
             entry["width"], entry["height"] = rec.width, rec.height
         if rec.boxes:
-            entry["boxes"] = [
-                [b.uid, b.x1, b.y1, b.x2, b.y2, b.category_id, b.score, b.source] for b in rec.boxes
-            ]
+            entry["boxes"] = [_box_row(b) for b in rec.boxes]
         if rec.proposals:
             entry["proposals"] = [
                 [p.uid, p.x1, p.y1, p.x2, p.y2, p.category_id, p.score, p.model]
@@ -48,12 +47,30 @@ def project_to_dict(project: Project) -> dict:
 
 
 _NUMBER_TYPES = frozenset({int, float})
+_ATTRIBUTE_TYPES = frozenset({str, int, float, bool})
+
+
+def _box_row(b: Box) -> list:
+    row = [b.uid, b.x1, b.y1, b.x2, b.y2, b.category_id, b.score, b.source]
+    if b.attributes:
+        row.append(dict(b.attributes))
+    return row
+
+
+def _attributes(value: object, uid: object) -> tuple:
+    if not isinstance(value, dict) or not all(
+        type(k) is str and type(v) in _ATTRIBUTE_TYPES for k, v in value.items()
+    ):
+        raise TypeError(f"box {uid!r} has attributes that are not name: value pairs")
+    return tuple(sorted(value.items()))
 
 
 def _boxes(rows: list) -> list[Box]:
     t = _NUMBER_TYPES
     out = []
-    for uid, x1, y1, x2, y2, cid, score, source in rows:
+    for row in rows:
+        attributes = _attributes(row[8], row[0]) if len(row) == 9 else ()
+        uid, x1, y1, x2, y2, cid, score, source = row if len(row) == 8 else row[:8]
         if not (
             type(x1) in t
             and type(y1) in t
@@ -65,7 +82,9 @@ def _boxes(rows: list) -> list[Box]:
             and type(source) is str
         ):
             raise TypeError(f"box {uid!r} has a wrong field type")
-        out.append(Box(uid, float(x1), float(y1), float(x2), float(y2), cid, score, source))
+        out.append(
+            Box(uid, float(x1), float(y1), float(x2), float(y2), cid, score, source, attributes)
+        )
     return out
 
 
