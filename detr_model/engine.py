@@ -21,6 +21,7 @@ from detr_model import distributed as ddp
 from detr_model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from detr_model.criterion import SetCriterion
 from detr_model.data.transforms import collate_fn
+from detr_model.devices import pick_device
 from detr_model.ema import ModelEma
 from detr_model.evaluation import coco_metrics, predict_dataset
 from detr_model.feature_cache import FeatureCache, FeatureCacheError, cache_training_features
@@ -249,7 +250,7 @@ def fit(
     checkpoint in place.
     """
     _seed_everything(config.seed)
-    device = ddp.resolve_device(config.device)
+    device = pick_device(config.device)
     model.to(device)
     criterion.to(device)
     if config.lr_backbone <= 0 or config.feature_cache:

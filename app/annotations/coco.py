@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from math import isfinite
 from pathlib import Path
 
-from app.annotations.atomic import atomic_write_text
 from app.annotations.coco_import import ImportReport, ImportResult, import_coco, parse_coco
 from app.annotations.gcpause import paused_gc
-from app.annotations.images import ImageReadError, read_size
 from app.annotations.model import ImageStatus, Project
+from detr_model.atomic_file import atomic_write_text
+from detr_model.image_file import ImageReadError, read_size
 
 log = logging.getLogger(__name__)
 
