@@ -196,9 +196,9 @@ def datasets(args: argparse.Namespace, config):
 
 def run_train(args: argparse.Namespace) -> int:
     """Returns 0 after training as the parsed `train` arguments say (errors raise)."""
-    from detr_model.criterion import build_criterion
     from detr_model.devices import pick_device
     from detr_model.engine import fit
+    from detr_model.losses import build_criterion
 
     if bool(args.val_json) != bool(args.val_images):
         raise ValueError("--val-json and --val-images go together")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -24,12 +22,3 @@ def safe_relative_path(name: object) -> str | None:
     if not parts or ".." in parts:
         return None
     return "/".join(parts)
-
-
-def relative_to_root(path: str | os.PathLike, root: str | os.PathLike) -> str | None:
-    """Return the posix path of `path` relative to `root`, or None if it lies outside."""
-    try:
-        rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
-    except ValueError:
-        return None
-    return safe_relative_path(rel.as_posix())
