@@ -13,11 +13,11 @@ from detr_model.train_config import TrainConfig
 
 def build_criterion(model_config: ModelConfig, train_config: TrainConfig) -> SetCriterion:
     """Returns the SetCriterion (matcher, weights, ∅ coefficient) the two configs describe."""
-    matcher = HungarianMatcher(
-        cost_class=train_config.set_cost_class,
-        cost_bbox=train_config.set_cost_bbox,
-        cost_giou=train_config.set_cost_giou,
-    )
+    costs = {
+        "cost_class": train_config.set_cost_class,
+        "cost_bbox": train_config.set_cost_bbox,
+        "cost_giou": train_config.set_cost_giou,
+    }
     weights = {
         "loss_ce": train_config.ce_loss_coef,
         "loss_bbox": train_config.bbox_loss_coef,
@@ -30,27 +30,10 @@ def build_criterion(model_config: ModelConfig, train_config: TrainConfig) -> Set
     if model_config.query_groups > 1:
         weights.update({f"{k}_grp": v for k, v in with_aux_weights(base, num_aux).items()})
     losses = ["labels", "boxes", "cardinality"]
+    weights = with_aux_weights(weights, num_aux)
+    options = {"eos_coef": train_config.eos_coef, "losses": losses}
     if model_config.class_score == "sigmoid":
-        matcher = FocalHungarianMatcher(
-            cost_class=train_config.set_cost_class,
-            cost_bbox=train_config.set_cost_bbox,
-            cost_giou=train_config.set_cost_giou,
-            alpha=train_config.focal_alpha,
-            gamma=train_config.focal_gamma,
-        )
-        return FocalSetCriterion(
-            model_config.num_classes,
-            matcher,
-            with_aux_weights(weights, num_aux),
-            eos_coef=train_config.eos_coef,
-            losses=losses,
-            alpha=train_config.focal_alpha,
-            gamma=train_config.focal_gamma,
-        )
-    return SetCriterion(
-        model_config.num_classes,
-        matcher,
-        with_aux_weights(weights, num_aux),
-        eos_coef=train_config.eos_coef,
-        losses=losses,
-    )
+        focal = {"alpha": train_config.focal_alpha, "gamma": train_config.focal_gamma}
+        matcher = FocalHungarianMatcher(**costs, **focal)
+        return FocalSetCriterion(model_config.num_classes, matcher, weights, **options, **focal)
+    return SetCriterion(model_config.num_classes, HungarianMatcher(**costs), weights, **options)

@@ -58,8 +58,8 @@ def _ap50_per_class(checkpoint: Path, test_dir: Path) -> dict[str, float]:
     from detr_model.evaluation import evaluate
 
     ckpt = load_checkpoint(checkpoint)
-    size = int((ckpt.train_config or {}).get("eval_size", 128))
-    tf = make_transforms("val", scales=[size], max_size=round(size * 5 / 3))
+    size, max_size = ckpt.input_size()  # as the app's auto-annotate resizes for this model
+    tf = make_transforms("val", scales=[size], max_size=max_size)
     data = CocoDetection(test_dir, test_dir / "annotations.json", tf)
     by_name = {name: cid for cid, name in zip(data.category_ids, _names(data), strict=True)}
     label_map = {i: by_name[n] for i, n in enumerate(ckpt.class_names) if n in by_name}
