@@ -24,7 +24,7 @@ class ActionSpec:
 
     `handler` is a dotted attribute path resolved on the window (e.g. "session.undo");
     None marks a key handled by a widget itself, listed only in the shortcut help.
-    `icon` is "std:<QStyle.StandardPixmap name>" or the name of an SVG in app/resources/icons.
+    `icon` is "std:<QStyle.StandardPixmap name>" or the name of an SVG in resources/icons.
     """
 
     id: str

@@ -11,8 +11,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
+from app.pyside_refcount_guard import protect_singletons
 from app.settings import Settings
-from app.widgets.pyside_fix import protect_singletons
 
 APP_NAME = "DETR Studio"
 ORG_NAME = "DETR Studio"

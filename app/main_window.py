@@ -26,10 +26,10 @@ from app.first_run import FirstRun
 from app.label_formats_ui import LabelFormatsUI
 from app.panels.class_panel import ClassPanel
 from app.panels.image_list import ImageListPanel
+from app.pyside_refcount_guard import protect_singletons
 from app.session import Session
 from app.settings import Settings
 from app.training_controller import TrainingController
-from app.widgets.pyside_fix import protect_singletons
 from app.widgets.status_fields import StatusFields
 from app.workers.image_loader import ImageLoader
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.resource_paths import DEMO_MODEL_PATH
+from detr_model.devices import DEVICES
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,6 @@ META_MODEL_KEY = "model"  # project.meta: key of the model used last in this pro
 SETTINGS_MODEL_KEY = "models/last"
 SETTINGS_RECENT_FILES = "models/recent_files"
 SETTINGS_DEVICE = "inference/device"
-DEVICES = ("auto", "cuda", "mps", "cpu")
 MAX_RECENT_FILES = 5
 
 

@@ -1,14 +1,19 @@
-"""Where the bundled files are: icons and the demo model, inside the `app` package.
+"""Where the bundled files are: the icons and the demo model, in the top-level `resources/`.
 
-They live in the package (app/resources/) so a checkout, an editable install and a wheel
-install all find them the same way, relative to this file.
+In a checkout (and an editable install) they are `resources/` beside the `app` package; a
+wheel installs the same folder as package data inside the package (`app/resources/`, mapped
+in pyproject.toml), so both layouts are looked for, the installed one first.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
+_PACKAGE = Path(__file__).resolve().parent
+_INSTALLED = _PACKAGE / "resources"
+_CHECKOUT = _PACKAGE.parent / "resources"
+
+RESOURCES_DIR = _INSTALLED if _INSTALLED.is_dir() else _CHECKOUT
 ICON_DIR = RESOURCES_DIR / "icons"
 MODELS_DIR = RESOURCES_DIR / "models"
 DEMO_MODEL_PATH = MODELS_DIR / "demo.pth"

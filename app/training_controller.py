@@ -13,19 +13,18 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.annotations.atomic import atomic_write_text
 from app.auto_annotate import AutoAnnotator
 from app.model_registry import ModelChoice, choice_for_key, project_models_dir
 from app.session import Session
 from app.training_snapshot import Snapshot, TrainSettings, cli_arguments, write_snapshot
 from app.workers.training import TrainingResult, TrainingRunner, train_command
+from detr_model.atomic_file import atomic_write, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +220,6 @@ class TrainingController(QObject):
         models.mkdir(parents=True, exist_ok=True)
         name = result.out_dir.name.replace("run-", "model-", 1)
         target = _unique(models / f"{name}.pt")
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(checkpoint, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
         best = best_epoch(result.history)
         metrics: dict[str, Any] = {"epoch": best.get("epoch", 0)} if best else {}
         if best:
@@ -245,8 +240,11 @@ class TrainingController(QObject):
                 for e in result.history
             ],
         }
-        atomic_write_text(target.with_suffix(".json"), json.dumps(sidecar, indent=1))
-        os.replace(tmp, target)
+        # The weights are copied first (a full disk fails before anything is listed) and appear
+        # under their name last, once the sidecar the model picker reads is there.
+        with atomic_write(target) as out, open(checkpoint, "rb") as src:
+            shutil.copyfileobj(src, out)
+            atomic_write_text(target.with_suffix(".json"), json.dumps(sidecar, indent=1))
         key = f"project:{target.relative_to(models).as_posix()}"
         choice = choice_for_key(key, models)
         assert choice is not None

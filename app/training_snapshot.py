@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.annotations.atomic import atomic_write_text
 from app.annotations.coco import build_coco
 from app.annotations.model import ImageStatus, Project
+from detr_model.atomic_file import atomic_write_text
+from detr_model.input_size import TINY_FAST_SIZE
 
-IMAGE_SIZES = {"fast": 128, "balanced": 256, "accurate": 512}  # shorter side, px
+IMAGE_SIZES = {"fast": TINY_FAST_SIZE, "balanced": 256, "accurate": 512}  # shorter side, px
 AUTO_VAL_MIN_IMAGES = 10  # below this, "automatic" validation keeps every image for training
 AUTO_VAL_FRACTION = 0.2
 FEW_BOXES = 10  # a class with fewer boxes than this gets a warning

@@ -37,7 +37,6 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 from detr_model.checkpoint import load_checkpoint  # noqa: E402
 from detr_model.config import TINY_FAST_CHANGES, ModelConfig  # noqa: E402
-from detr_model.criterion import build_criterion  # noqa: E402
 from detr_model.data import CocoDetection, collate_fn, generate_shapes_dataset  # noqa: E402
 from detr_model.data.synthetic import SHAPE_CATEGORIES  # noqa: E402
 from detr_model.data.transforms import make_transforms  # noqa: E402
@@ -45,6 +44,7 @@ from detr_model.detr import build_detr  # noqa: E402
 from detr_model.engine import fit  # noqa: E402
 from detr_model.evaluation import predict_dataset  # noqa: E402
 from detr_model.finetune import finetune_model  # noqa: E402
+from detr_model.losses import build_criterion  # noqa: E402
 from detr_model.postprocess import PostProcess  # noqa: E402
 from detr_model.train_config import TINY_FAST_TRAIN, TrainConfig  # noqa: E402
 

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from detr_model.config import ModelConfig  # noqa: E402
-from detr_model.criterion import build_criterion  # noqa: E402
 from detr_model.data import CocoDetection, generate_shapes_dataset, make_transforms  # noqa: E402
 from detr_model.detr import build_detr  # noqa: E402
 from detr_model.engine import fit  # noqa: E402
+from detr_model.losses import build_criterion  # noqa: E402
 from detr_model.train_config import TrainConfig  # noqa: E402
 
 MODELS = {"r50": ModelConfig.detr_r50, "tiny": ModelConfig.tiny_fast}

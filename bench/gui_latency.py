@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from app.widgets.pyside_fix import protect_singletons  # noqa: E402
+from app.pyside_refcount_guard import protect_singletons  # noqa: E402
 
 CLASS_NAMES = ["circle", "square", "triangle"]
 

@@ -26,8 +26,8 @@ from PySide6.QtCore import QElapsedTimer, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
+from app.pyside_refcount_guard import protect_singletons  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from app.widgets.pyside_fix import protect_singletons  # noqa: E402
 
 
 def make_images(folder: Path, count: int) -> float:

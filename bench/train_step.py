@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from detr_model.config import ModelConfig  # noqa: E402
-from detr_model.criterion import build_criterion  # noqa: E402
 from detr_model.detr import build_detr  # noqa: E402
-from detr_model.engine import make_optimizer, train_one_epoch  # noqa: E402
+from detr_model.epoch import make_optimizer, train_one_epoch  # noqa: E402
+from detr_model.losses import build_criterion  # noqa: E402
 from detr_model.nested import NestedTensor  # noqa: E402
 from detr_model.train_config import TrainConfig  # noqa: E402
 

@@ -25,7 +25,6 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from detr_model.config import ModelConfig  # noqa: E402
-from detr_model.criterion import build_criterion  # noqa: E402
 from detr_model.data import (  # noqa: E402
     CocoDetection,
     collate_fn,
@@ -35,6 +34,7 @@ from detr_model.data import (  # noqa: E402
 from detr_model.detr import build_detr  # noqa: E402
 from detr_model.engine import fit  # noqa: E402
 from detr_model.evaluation import evaluate  # noqa: E402
+from detr_model.losses import build_criterion  # noqa: E402
 from detr_model.train_config import TrainConfig  # noqa: E402
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.widgets.pyside_fix import protect_singletons  # noqa: E402
+from app.pyside_refcount_guard import protect_singletons  # noqa: E402
 from bench.gui_latency import gap_stats, open_window  # noqa: E402
 
 

@@ -16,7 +16,7 @@ from typing import Any
 # lists models at start-up and must not pay for torch until a model runs.
 _EXPORTS = {
     "adapt_class_head": "finetune",
-    "build_criterion": "criterion",
+    "build_criterion": "losses",
     "build_detr": "detr",
     "Checkpoint": "checkpoint",
     "CheckpointError": "checkpoint",
@@ -33,6 +33,7 @@ _EXPORTS = {
     "finetune_model": "finetune",
     "fit": "engine",
     "FitResult": "engine",
+    "Trainer": "engine",
     "HungarianMatcher": "matcher",
     "load_checkpoint": "checkpoint",
     "ModelConfig": "config",
@@ -47,9 +48,9 @@ _EXPORTS = {
     "resolve_model": "download",
     "save_checkpoint": "checkpoint",
     "SetCriterion": "criterion",
-    "train_one_epoch": "engine",
+    "train_one_epoch": "epoch",
     "TrainConfig": "train_config",
-    "TrainingError": "engine",
+    "TrainingError": "epoch",
 }
 
 __all__ = sorted(_EXPORTS)

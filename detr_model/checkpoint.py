@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import logging
 import os
-import tempfile
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from detr_model.atomic_file import atomic_write
 from detr_model.coco_classes import COCO_CLASSES
 from detr_model.config import ModelConfig
+from detr_model.input_size import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, checked_side
 from detr_model.official_format import (
     UnknownLayoutError,
     infer_config,
@@ -58,6 +59,25 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
     train_config: dict[str, Any] | None = None
     source: str = "own"  # "own" | "official"
+
+    def input_size(self) -> tuple[int, int]:
+        """Return (shorter side, longest side) in pixels to resize images to for this model.
+
+        As its model was evaluated in training (train_config's eval_size and max_size), the
+        paper's 800 and 1333 where the file does not say (official files). Raises
+        CheckpointError naming the file when a stored size is not a whole number within
+        input_size.MIN_INPUT_SIDE..MAX_INPUT_SIDE (a damaged file must not make us allocate
+        an image of 100000 pixels a side).
+        """
+        trained = self.train_config if isinstance(self.train_config, Mapping) else {}
+        sizes = []
+        for key, default in (("eval_size", DEFAULT_MIN_SIZE), ("max_size", DEFAULT_MAX_SIZE)):
+            value = trained.get(key)
+            try:
+                sizes.append(default if value is None else checked_side(value, key))
+            except ValueError as exc:
+                raise CheckpointError(f"{self.path.name}: train_config.{exc}") from None
+        return sizes[0], sizes[1]
 
     def build_model(self, device: torch.device | str = "cpu") -> DETR:
         """Return the model with these weights loaded (strict), in eval mode, on `device`."""
@@ -286,26 +306,7 @@ def _to_plain(value: Any, where: str) -> Any:
 
 
 def _atomic_torch_save(payload: Any, path: Path) -> None:
-    """Write `payload` with torch.save to a temp file beside `path`, fsync, then os.replace."""
+    """Write `payload` with torch.save through the one atomic writer (folder made if missing)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable where the OS allows opening a directory
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    with atomic_write(path) as f:
+        torch.save(payload, f)

@@ -15,11 +15,11 @@ from typing import Any
 
 from detr_model import distributed as ddp
 from detr_model.cli_train import emit_json, run_train
+from detr_model.image_file import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
 
 log = logging.getLogger("detr_model.cli")
 
 PRESETS = ("tiny", "detr_r50", "detr_r101", "detr_r50_dc5", "detr_r101_dc5")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,7 +52,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace):
     from detr_model.checkpoint import load_checkpoint
-    from detr_model.distributed import resolve_device
+    from detr_model.devices import pick_device
     from detr_model.download import resolve_model
     from detr_model.official_models import OFFICIAL_MODELS
 
@@ -60,12 +60,10 @@ def _load(args: argparse.Namespace):
         resolve_model(args.checkpoint),
         official_name=args.checkpoint if args.checkpoint in OFFICIAL_MODELS else None,
     )
-    train_cfg = ckpt.train_config or {}
-    size = args.image_size or int(train_cfg.get("eval_size") or 800)
-    max_size = int(train_cfg.get("max_size") or 1333)
+    size, max_size = ckpt.input_size()
     if args.image_size:
-        max_size = max(max_size, args.image_size)
-    return ckpt, ckpt.build_model(resolve_device(args.device)), size, max_size
+        size, max_size = args.image_size, max(max_size, args.image_size)
+    return ckpt, ckpt.build_model(pick_device(args.device)), size, max_size
 
 
 def _label_to_category(class_names: list[str], categories: list[dict]) -> dict[int, int]:
@@ -118,7 +116,8 @@ def _image_files(items: list[Path]) -> list[Path]:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from detr_model.data.coco import load_coco_json, write_json_atomic
+    from detr_model.atomic_file import atomic_write_json
+    from detr_model.data.coco import load_coco_json
     from detr_model.predictor import Predictor
 
     ckpt, model, size, max_size = _load(args)
@@ -155,7 +154,7 @@ def _predict(args: argparse.Namespace) -> int:
                         "score": score,
                     }
                 )
-    write_json_atomic(args.out, results)
+    atomic_write_json(args.out, results)
     print(f"wrote {len(results)} detections on {len(files)} images: {args.out}")
     return 0
 

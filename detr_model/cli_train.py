@@ -145,7 +145,7 @@ def train_config(args: argparse.Namespace, checkpoint=None):
         base = TrainConfig.tiny_fast(size or TINY_FAST_SIZE)
     elif init_is_file(args):  # a model file: the fine-tuning recipe
         ckpt = checkpoint or init_checkpoint(args)
-        size = size or int((ckpt.train_config or {}).get("eval_size", 800))
+        size = size or ckpt.input_size()[0]
         base = TrainConfig.finetune(size)
         if ckpt.config.backbone_norm == "frozen_bn":  # official-style backbone: the paper's ratio
             base = base.replace(lr_backbone=base.lr / 10)
@@ -196,8 +196,9 @@ def datasets(args: argparse.Namespace, config):
 
 def run_train(args: argparse.Namespace) -> int:
     """Returns 0 after training as the parsed `train` arguments say (errors raise)."""
-    from detr_model.criterion import build_criterion
+    from detr_model.devices import pick_device
     from detr_model.engine import fit
+    from detr_model.losses import build_criterion
 
     if bool(args.val_json) != bool(args.val_images):
         raise ValueError("--val-json and --val-images go together")
@@ -223,7 +224,7 @@ def run_train(args: argparse.Namespace) -> int:
                     "model": model.config.to_dict(),
                     "train_config": config.to_dict(),
                     "processes": ddp.world_size(),
-                    "device": str(ddp.resolve_device(config.device)),
+                    "device": str(pick_device(config.device)),
                 }
             )
         on_progress = (lambda e: emit_json(e)) if jsonl else ProgressPrinter()

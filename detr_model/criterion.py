@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -12,10 +12,6 @@ from torch import Tensor, nn
 from torchvision.ops import box_convert, generalized_box_iou_loss
 
 from detr_model.matcher import HungarianMatcher, MatchIndices
-
-if TYPE_CHECKING:
-    from detr_model.config import ModelConfig
-    from detr_model.train_config import TrainConfig
 
 LossFn = Callable[..., dict[str, Tensor]]
 
@@ -276,50 +272,3 @@ def _top1_accuracy(logits: Tensor, target: Tensor) -> Tensor:
         return torch.zeros((), device=logits.device)
     correct = (logits.argmax(-1) == target).float().sum()
     return correct * (100.0 / target.numel())
-
-
-def build_criterion(model_config: ModelConfig, train_config: TrainConfig) -> SetCriterion:
-    """Returns the SetCriterion (matcher, weights, ∅ coefficient) the two configs describe."""
-    matcher = HungarianMatcher(
-        cost_class=train_config.set_cost_class,
-        cost_bbox=train_config.set_cost_bbox,
-        cost_giou=train_config.set_cost_giou,
-    )
-    weights = {
-        "loss_ce": train_config.ce_loss_coef,
-        "loss_bbox": train_config.bbox_loss_coef,
-        "loss_giou": train_config.giou_loss_coef,
-    }
-    base = dict(weights)
-    if model_config.dn_groups > 0:
-        weights.update({f"{k}_dn": v for k, v in base.items()})
-    num_aux = model_config.num_decoder_layers - 1 if model_config.aux_loss else 0
-    if model_config.query_groups > 1:
-        weights.update({f"{k}_grp": v for k, v in with_aux_weights(base, num_aux).items()})
-    losses = ["labels", "boxes", "cardinality"]
-    if model_config.class_score == "sigmoid":
-        from detr_model.focal import FocalHungarianMatcher, FocalSetCriterion
-
-        matcher = FocalHungarianMatcher(
-            cost_class=train_config.set_cost_class,
-            cost_bbox=train_config.set_cost_bbox,
-            cost_giou=train_config.set_cost_giou,
-            alpha=train_config.focal_alpha,
-            gamma=train_config.focal_gamma,
-        )
-        return FocalSetCriterion(
-            model_config.num_classes,
-            matcher,
-            with_aux_weights(weights, num_aux),
-            eos_coef=train_config.eos_coef,
-            losses=losses,
-            alpha=train_config.focal_alpha,
-            gamma=train_config.focal_gamma,
-        )
-    return SetCriterion(
-        model_config.num_classes,
-        matcher,
-        with_aux_weights(weights, num_aux),
-        eos_coef=train_config.eos_coef,
-        losses=losses,
-    )

@@ -1,4 +1,7 @@
-"""Where training runs: device and precision choice, torchrun process group, DDP wrapping."""
+"""Where training runs: precision choice, torchrun process group, DDP wrapping.
+
+The device itself is `devices.pick_device`'s (CUDA at LOCAL_RANK inside a process group).
+"""
 
 from __future__ import annotations
 
@@ -61,13 +64,6 @@ def init_distributed(backend: str | None = None, timeout_s: float = 1800.0) -> b
     return True
 
 
-def default_device() -> torch.device:
-    """Returns this process's CUDA device (LOCAL_RANK under torchrun), else the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda", local_rank())
-    return torch.device("cpu")
-
-
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     """Returns the autocast dtype for an amp mode on a device (None = full fp32)."""
     if amp == "bf16":
@@ -75,15 +71,6 @@ def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
-
-
-def resolve_device(name: str) -> torch.device:
-    """Returns the torch device for "auto" | "cpu" | "cuda" | "cuda:N" (LOCAL_RANK under torchrun)."""
-    if name == "auto":
-        return default_device()
-    if name == "cuda" and is_distributed():
-        return torch.device("cuda", local_rank())
-    return torch.device(name)
 
 
 def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:

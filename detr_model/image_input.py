@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
+
+from detr_model.image_file import display_rgb, load_display_image
+from detr_model.input_size import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE
 
 ImageInput = Image.Image | np.ndarray | str | os.PathLike
 
@@ -31,29 +33,20 @@ class PreparedImage:
 
 
 def load_rgb(image: ImageInput) -> Image.Image:
-    """Return the image as an RGB PIL image in display orientation (EXIF orientation applied)."""
+    """Return the image as an RGB PIL image in display orientation (EXIF orientation applied).
+
+    Files are read by the one image reader (`image_file`): its pixel limit, its EXIF rule and
+    its ImageReadError naming the file (a FileNotFoundError and ValueError too).
+    """
     if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        try:
-            with Image.open(path) as opened:
-                opened.load()
-                return _to_rgb(ImageOps.exif_transpose(opened))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: no such image file") from None
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise ValueError(f"{path}: not a readable image ({exc})") from exc
+        return load_display_image(image)
     if isinstance(image, Image.Image):
-        return _to_rgb(ImageOps.exif_transpose(image))
+        return display_rgb(image)
     if isinstance(image, np.ndarray):
         return Image.fromarray(_array_to_rgb(image))
     raise TypeError(
         f"expected a PIL image, a numpy array or a file path, got {type(image).__name__}"
     )
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Return `image` in RGB mode (transparent areas of RGBA/LA/P images become black)."""
-    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:
@@ -85,7 +78,7 @@ def resized_size(height: int, width: int, min_size: int, max_size: int | None) -
 
 
 def prepare_image(
-    image: ImageInput, min_size: int = 800, max_size: int | None = 1333
+    image: ImageInput, min_size: int = DEFAULT_MIN_SIZE, max_size: int | None = DEFAULT_MAX_SIZE
 ) -> PreparedImage:
     """Return the image decoded, display-oriented, resized and as a (3, h, w) uint8 tensor."""
     rgb = load_rgb(image)

@@ -22,6 +22,7 @@ from torchvision.ops import batched_nms
 
 from detr_model.checkpoint import Checkpoint, load_checkpoint
 from detr_model.coco_classes import NO_CLASS_NAME as PLACEHOLDER
+from detr_model.devices import pick_device
 from detr_model.download import CancelCallback, ProgressCallback, resolve_model
 from detr_model.image_input import (
     IMAGENET_MEAN,
@@ -35,6 +36,7 @@ from detr_model.inference_speedups import (
     cpu_has_fast_bfloat16,
     fold_frozen_batchnorm,
 )
+from detr_model.input_size import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE
 from detr_model.nested import NestedTensor, nested_tensor_from_tensor_list
 from detr_model.postprocess import PostProcess
 
@@ -57,18 +59,6 @@ class Detections:
         return len(self.scores)
 
 
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """Return the device to run on: "auto" picks CUDA, then Apple MPS, then the CPU."""
-    if str(device) != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 class Predictor:
     """Runs a DETR model on images and returns Detections (numpy, no torch needed to read).
 
@@ -85,8 +75,8 @@ class Predictor:
         class_names: Sequence[str],
         *,
         device: str | torch.device = "auto",
-        min_size: int = 800,
-        max_size: int | None = 1333,
+        min_size: int = DEFAULT_MIN_SIZE,
+        max_size: int | None = DEFAULT_MAX_SIZE,
         batch_size: int = 4,
         precision: str = "auto",
         copy_model: bool = True,
@@ -127,19 +117,17 @@ class Predictor:
     ) -> Predictor:
         """Return a Predictor for a checkpoint file or an official model name (downloaded once).
 
-        Unless min_size / max_size are given, images are resized as the checkpoint's model was
-        evaluated in training (its train_config's eval_size / max_size; the paper's 800 / 1333
-        for official files): a model trained on 128-pixel images is lost at 800.
+        Unless min_size / max_size are given, images are resized as the checkpoint says
+        (`Checkpoint.input_size()`: as its model was evaluated in training, the paper's
+        800 / 1333 for official files): a model trained on 128-pixel images is lost at 800.
         """
         path = resolve_model(path_or_name, progress=progress, cancel=cancel)
         official_name = str(path_or_name) if not Path(path_or_name).is_file() else None
         ckpt = load_checkpoint(path, official_name=official_name)
-        trained = ckpt.train_config or {}
-        for option, key in (("min_size", "eval_size"), ("max_size", "max_size")):
-            if options.get(option) is None and trained.get(key):
-                options[option] = int(trained[key])
-            elif options.get(option) is None:
-                options.pop(option, None)
+        trained = ckpt.input_size()
+        for option, size in zip(("min_size", "max_size"), trained, strict=True):
+            if options.get(option) is None:
+                options[option] = size
         model = ckpt.build_model()
         predictor = cls(model, ckpt.class_names, copy_model=False, **options)  # type: ignore[arg-type]
         predictor.checkpoint = replace(ckpt, state_dict={})  # the weights live in the model

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from detr_model.data.transforms import PAPER_SCALES
+from detr_model.devices import DEVICES
+from detr_model.input_size import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, TINY_FAST_SIZE
 
 AMP_MODES = ("auto", "bf16", "off")
 LR_SCHEDULES = ("step", "cosine")
-TINY_FAST_SIZE = 128
-"""Training and evaluation side (px) of the tiny preset from scratch (TrainConfig.tiny_fast)."""
-DEVICES = ("auto", "cpu", "cuda")
 _INT_TUPLES = ("scales", "crop")
 
 
@@ -71,11 +70,11 @@ class TrainConfig:
     # Data augmentation (paper: shorter side 480..800, longer <= 1333, crop 384..600)
     scales: tuple[int, ...] = PAPER_SCALES
     """Training sizes of the shorter image side (one drawn per image)."""
-    max_size: int = 1333
+    max_size: int = DEFAULT_MAX_SIZE
     """Longest image side after resizing."""
     crop: tuple[int, int] | None = (384, 600)
     """Min and max side of the random crop (applied half the time); None turns it off."""
-    eval_size: int = 800
+    eval_size: int = DEFAULT_MIN_SIZE
     """Shorter image side at evaluation."""
     augment: bool = True
     """Random flip, multi-scale and crop; False resizes training images to eval_size only."""
@@ -92,7 +91,7 @@ class TrainConfig:
     amp: str = "auto"
     """Mixed precision: auto (bf16 autocast on CUDA when supported) | bf16 | off."""
     device: str = "auto"
-    """auto (CUDA when available) | cpu | cuda."""
+    """auto (CUDA, then Apple MPS, then the CPU) | cuda | cuda:N | mps | cpu."""
     seed: int = 42
     """Seed of Python, NumPy and torch random generators."""
     log_every: int = 10

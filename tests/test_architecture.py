@@ -1,4 +1,5 @@
-"""The dependency rules of DESIGN.md, checked by importing modules in a fresh interpreter."""
+"""The dependency rules of DESIGN.md: import-linter's static contracts (pyproject.toml), and
+what a fresh interpreter actually loads when the packages are imported."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+_LINT = """
+import sys
+from importlinter.cli import lint_imports
+sys.exit(lint_imports(config_filename=sys.argv[1], no_cache=True, no_logo=True))
+"""
 
 _PROBE = """
 import importlib, json, sys
@@ -61,3 +68,35 @@ def test_annotations_import_neither_qt_nor_torch() -> None:
 def test_the_checker_sees_a_forbidden_import() -> None:
     # Guards the test itself: a module known to pull in Qt must be reported.
     assert _offenders("app.canvas", {"PySide6"}) != {}
+
+
+def _lint_imports(config: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", _LINT, str(config)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_import_contracts_of_pyproject_hold() -> None:
+    out = _lint_imports(ROOT / "pyproject.toml")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "4 kept, 0 broken" in out.stdout
+
+
+def test_the_contracts_see_an_import_inside_a_function(tmp_path: Path) -> None:
+    # What the sys.modules probe misses: an import that runs only when a function is called.
+    package = tmp_path / "probe_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("def later():\n    import PySide6  # noqa\n")
+    config = tmp_path / "contracts.toml"
+    config.write_text(
+        '[tool.importlinter]\nroot_packages = ["probe_pkg"]\ninclude_external_packages = true\n'
+        '[[tool.importlinter.contracts]]\nname = "no Qt"\ntype = "forbidden"\n'
+        'source_modules = ["probe_pkg"]\nforbidden_modules = ["PySide6"]\n'
+    )
+    out = _lint_imports(config, cwd=tmp_path)
+    assert out.returncode == 1 and "no Qt BROKEN" in out.stdout, out.stdout + out.stderr
+    assert "probe_pkg -> PySide6" in out.stdout

@@ -1,6 +1,6 @@
 """The annotate -> train -> better proposals loop, measured: per-class AP50 before and after.
 
-    python tools/annotate_train_loop.py [--base app/resources/models/demo.pth] [--images 30]
+    python tools/annotate_train_loop.py [--base resources/models/demo.pth] [--images 30]
                                         [--modes fast,full] [--threads 2]
 
 What a user of the app does, with the app's own code paths and defaults: a folder of shapes
@@ -58,8 +58,8 @@ def _ap50_per_class(checkpoint: Path, test_dir: Path) -> dict[str, float]:
     from detr_model.evaluation import evaluate
 
     ckpt = load_checkpoint(checkpoint)
-    size = int((ckpt.train_config or {}).get("eval_size", 128))
-    tf = make_transforms("val", scales=[size], max_size=round(size * 5 / 3))
+    size, max_size = ckpt.input_size()  # as the app's auto-annotate resizes for this model
+    tf = make_transforms("val", scales=[size], max_size=max_size)
     data = CocoDetection(test_dir, test_dir / "annotations.json", tf)
     by_name = {name: cid for cid, name in zip(data.category_ids, _names(data), strict=True)}
     label_map = {i: by_name[n] for i, n in enumerate(ckpt.class_names) if n in by_name}
@@ -92,7 +92,7 @@ def _train(project, base: Path, run_dir: Path, fast: bool, args) -> tuple[Path, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=Path, default=ROOT / "app/resources/models/demo.pth")
+    parser.add_argument("--base", type=Path, default=ROOT / "resources/models/demo.pth")
     parser.add_argument("--images", type=int, default=30, help="annotated images")
     parser.add_argument("--modes", default="fast,full", help="fast (cached features) and/or full")
     parser.add_argument("--threads", type=int, default=2)

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -33,6 +31,7 @@ from compare_official import (  # noqa: E402
     randomize_weights,
 )
 
+from detr_model.atomic_file import atomic_write, atomic_write_text  # noqa: E402
 from detr_model.config import ModelConfig  # noqa: E402
 from tests.detr_model.test_model_golden import generated_conv_weight  # noqa: E402
 
@@ -53,19 +52,6 @@ GOLDEN_SIZES = [(64, 96), (96, 56)]
 log = logging.getLogger("make_golden")
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_key_lists(official) -> None:
     """Write the official DETR-R50 and DETR-R101 state-dict layouts as JSON {key: shape}."""
     for name, config in (("r50", ModelConfig.detr_r50()), ("r101", ModelConfig.detr_r101())):
@@ -74,7 +60,7 @@ def write_key_lists(official) -> None:
         layout = {k: list(v.shape) for k, v in model.state_dict().items()}
         path = FIXTURES / f"keys_detr_{name}.json"
         text = json.dumps(layout, indent=1) + "\n"
-        _atomic_write_bytes(path, lambda f, text=text: f.write(text.encode()))
+        atomic_write_text(path, text)
         log.info("%s: %d keys", path, len(layout))
 
 
@@ -113,7 +99,8 @@ def write_golden(official) -> None:
         },
     }
     path = FIXTURES / "golden_small.pt"
-    _atomic_write_bytes(path, lambda f: torch.save(golden, f))
+    with atomic_write(path) as f:
+        torch.save(golden, f)
     log.info("%s: %.2f MB", path, path.stat().st_size / 1e6)
 
 

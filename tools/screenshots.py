@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
-from app.widgets.pyside_fix import protect_singletons  # noqa: E402
+from app.pyside_refcount_guard import protect_singletons  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = ("circle", "square", "triangle")

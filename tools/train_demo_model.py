@@ -14,7 +14,7 @@ Steps, all seeded: generate 800 training and 100 validation images of circles, s
 triangles (`python -m detr_model synth`), train `--preset tiny --init none` with the CLI's
 defaults (ModelConfig.tiny_fast + TrainConfig.tiny_fast, the fastest recipe measured in
 docs/convergence.md), then score the best checkpoint on 200 held-out images the training never
-saw and write it to app/resources/models/demo.pth with float16 weights (half the size), its
+saw and write it to resources/models/demo.pth with float16 weights (half the size), its
 class names, config, training settings and the held-out metrics inside. The held-out AP is
 measured on the float16 file itself, as the app will load it.
 """
@@ -87,7 +87,7 @@ def main() -> int:
         "--minutes", type=float, help="stop training after this long (as Ctrl+C: best so far)"
     )
     parser.add_argument("--work", type=Path, default=Path("/tmp/detr-studio-demo-train"))
-    parser.add_argument("--out", type=Path, default=ROOT / "app/resources/models/demo.pth")
+    parser.add_argument("--out", type=Path, default=ROOT / "resources/models/demo.pth")
     args = parser.parse_args()
 
     import torch

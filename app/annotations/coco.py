@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from math import isfinite
 from pathlib import Path
 
-from app.annotations.atomic import atomic_write_text
 from app.annotations.coco_import import ImportReport, ImportResult, import_coco, parse_coco
 from app.annotations.gcpause import paused_gc
-from app.annotations.images import ImageReadError, read_size
+from app.annotations.geometry import xyxy_to_xywh
 from app.annotations.model import ImageStatus, Project
+from detr_model.atomic_file import atomic_write_text
+from detr_model.image_file import ImageReadError, read_size
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def build_coco(project: Project, *, only_reviewed: bool = False) -> tuple[dict, 
             x2 = 0.0 if x2 < 0 else (width if x2 > width else x2)
             y1 = 0.0 if y1 < 0 else (height if y1 > height else y1)
             y2 = 0.0 if y2 < 0 else (height if y2 > height else y2)
-            w, h = x2 - x1, y2 - y1
+            bbox = xyxy_to_xywh((x1, y1, x2, y2))
+            w, h = bbox[2], bbox[3]
             if w <= 0 or h <= 0:
                 summary.skipped_boxes += 1
                 continue
@@ -127,7 +129,7 @@ def build_coco(project: Project, *, only_reviewed: bool = False) -> tuple[dict, 
                     "id": len(annotations) + 1,
                     "image_id": image_id,
                     "category_id": box.category_id,
-                    "bbox": [x1, y1, w, h],
+                    "bbox": list(bbox),
                     "area": w * h,
                     "iscrowd": 0,
                     EXTRA_KEY: extra,

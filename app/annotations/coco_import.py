@@ -11,7 +11,7 @@ from math import isfinite
 from pathlib import Path
 
 from app.annotations.gcpause import paused_gc
-from app.annotations.geometry import clamp_rect, rect_area
+from app.annotations.geometry import clamp_rect, rect_area, xywh_to_xyxy
 from app.annotations.model import (
     Box,
     Category,
@@ -255,7 +255,7 @@ def _parse_box(entry: dict, rec: ImageRecord, cid: int, report: ImportReport, in
     if w <= 0 or h <= 0:
         report.skip("zero-size box", f"{_where(entry, index)}: bbox {bbox!r} has no area")
         return None
-    rect = (float(x), float(y), float(x + w), float(y + h))
+    rect = xywh_to_xyxy((float(x), float(y), float(w), float(h)))
     extra = entry.get(EXTRA_KEY)
     if type(extra) is not dict:
         extra = {}

@@ -62,26 +62,3 @@ def xywh_to_xyxy(bbox: Rect) -> Rect:
     """Return COCO (x, y, w, h) as (x1, y1, x2, y2)."""
     x, y, w, h = bbox
     return (x, y, x + w, y + h)
-
-
-def translate_rect(rect: Rect, dx: float, dy: float) -> Rect:
-    """Return the rect moved by (dx, dy)."""
-    x1, y1, x2, y2 = rect
-    return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
-
-
-def move_inside(rect: Rect, width: float, height: float) -> Rect:
-    """Return the rect shifted (not resized) so it lies inside the image where it fits."""
-    x1, y1, x2, y2 = normalize_rect(rect)
-    dx = -x1 if x1 < 0 else min(0.0, width - x2)
-    dy = -y1 if y1 < 0 else min(0.0, height - y2)
-    return clamp_rect((x1 + dx, y1 + dy, x2 + dx, y2 + dy), width, height)
-
-
-def rect_iou(a: Rect, b: Rect) -> float:
-    """Return the intersection over union of two xyxy rects (0 when both are empty)."""
-    ix1, iy1 = max(a[0], b[0]), max(a[1], b[1])
-    ix2, iy2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(ix2 - ix1, 0.0) * max(iy2 - iy1, 0.0)
-    union = rect_area(a) + rect_area(b) - inter
-    return inter / union if union > 0 else 0.0

@@ -19,11 +19,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.annotations.atomic import atomic_write_text
 from app.annotations.gcpause import paused_gc
 from app.annotations.images import PROJECT_DIR_NAME, natural_key, scan_folder
 from app.annotations.model import ImageRecord, Project
 from app.annotations.project_format import FORMAT_VERSION, project_from_dict, project_to_dict
+from detr_model.atomic_file import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from app.annotations.model import Project
@@ -86,14 +86,6 @@ class Macro(Command):
         for cmd in self.commands:
             total = total | cmd.changed
         return total
-
-
-def changed_union(commands: Iterable[Command]) -> Changed:
-    """Return the union of the commands' change descriptions."""
-    total = Changed()
-    for cmd in commands:
-        total = total | cmd.changed
-    return total
 
 
 class UndoStack:

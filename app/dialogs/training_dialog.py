@@ -44,10 +44,10 @@ from app.training_snapshot import (
     validation_count,
 )
 from app.workers.training import TrainingResult
+from detr_model.devices import DEVICES
 
 LOSS_PARTS = (("loss", "total"), ("loss_ce", "class (CE)"), ("loss_bbox", "L1"), ("loss_giou", "GIoU"))  # fmt: skip
 VAL_CHOICES = (("Automatic", None), ("None", 0.0), ("10 %", 0.1), ("20 %", 0.2), ("30 %", 0.3))
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def duration(seconds: float | None) -> str:

@@ -7,17 +7,19 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from app.annotations.images import load_display_image
 from app.workers.threads import PriorityPool
+from detr_model.image_file import load_display_image
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 PREVIEW_SIDE = 2048  # longest side of the preview drawn when zoomed out
+_BAND_BYTES = 8 * 1024 * 1024  # pixels converted for Qt at a time
 
 
 @dataclass(frozen=True)
@@ -34,23 +36,39 @@ class LoadedImage:
 
 
 def _to_qimage(pil: Image.Image) -> QImage:
-    """Return a QImage sharing the pixels of a PIL image (converted to BGRA bytes).
+    """Return a QImage holding a copy of the pixels of an RGB or L (grayscale) PIL image.
 
-    Every step here runs in C with Python's lock released or in short chunks, so the GUI
-    thread keeps running; QImage keeps a reference to the byte buffer it wraps.
+    Grayscale stays one byte a pixel (Grayscale8); RGB becomes opaque ARGB32, the format Qt
+    draws fastest. The copy goes band by band, so only the PIL image, the QImage and one band
+    exist at once: a whole-image RGBA conversion and its BGRA bytes held two more full copies
+    (a 15000 x 15000 PNG took 3.5 GB). Each step runs in C on a band, so the GUI thread
+    keeps running.
     """
-    rgba = pil.convert("RGBA")
-    data = rgba.tobytes("raw", "BGRA")
-    width, height = rgba.size
-    return QImage(data, width, height, 4 * width, QImage.Format.Format_ARGB32_Premultiplied)
+    width, height = pil.size
+    gray = pil.mode == "L"
+    fmt = QImage.Format.Format_Grayscale8 if gray else QImage.Format.Format_ARGB32_Premultiplied
+    qimage = QImage(width, height, fmt)
+    if qimage.isNull():
+        raise MemoryError(f"not enough memory for a {width}x{height} image")
+    channels = 1 if gray else 4
+    row_bytes = width * channels
+    # Qt pads each line to 4 bytes: write through a (height, bytesPerLine) view.
+    target = np.frombuffer(qimage.bits(), dtype=np.uint8).reshape(height, qimage.bytesPerLine())
+    rows = max(1, _BAND_BYTES // row_bytes)
+    for top in range(0, height, rows):
+        bottom = min(top + rows, height)
+        band = pil.crop((0, top, width, bottom))
+        data = band.tobytes() if gray else band.convert("RGBA").tobytes("raw", "BGRA")
+        target[top:bottom, :row_bytes] = np.frombuffer(data, dtype=np.uint8).reshape(-1, row_bytes)
+    return qimage
 
 
 def decode(path: str, max_preview_side: int = PREVIEW_SIDE) -> LoadedImage:
     """Return the image at `path` in display orientation, with a preview when it is large.
 
-    Raises the decoder's error (ImageReadError naming the file) on a broken file.
+    Raises the reader's ImageReadError naming the file on a broken or too large file.
     """
-    pil = load_display_image(path)
+    pil = load_display_image(path, allow_gray=True)
     preview = QImage()
     longest = max(pil.size)
     if longest > max_preview_side:

@@ -250,7 +250,8 @@ def to_image_result(key: str, prepared: Any, det: Any) -> ImageResult:
 def _load_predictor(spec: ModelSpec) -> Any:
     """Return a Predictor for `spec` (imports torch and detr_model on first use)."""
     started = time.perf_counter()
-    from detr_model.predictor import Predictor, pick_device
+    from detr_model.devices import pick_device
+    from detr_model.predictor import Predictor
 
     device = pick_device(spec.device)
     batch = spec.batch_size or (1 if device.type == "cpu" else 4)

@@ -6,15 +6,15 @@ import contextlib
 import io
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
+
+from detr_model.image_file import ImageReadError, load_display_image
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +25,6 @@ LABEL_MODES = ("category_id", "contiguous")
 
 class DatasetError(ValueError):
     """A dataset file (annotations or image) is missing or malformed; the message names it."""
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Writes `data` as JSON to `path` atomically (temp file in the same folder, fsync, replace)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def load_coco_json(path: str | Path) -> dict[str, Any]:
@@ -87,15 +71,14 @@ def coco_api(data: dict[str, Any]):
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Returns the image as RGB in display orientation (EXIF orientation applied)."""
+    """Returns the image as RGB in display orientation, read by the one image reader.
+
+    Raises DatasetError with the reader's message (naming the file) when it cannot be read.
+    """
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            return img.convert("RGB")
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise DatasetError(f"{path}: not a readable image ({exc})") from None
+        return load_display_image(path)
+    except ImageReadError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 class CocoDetection(torch.utils.data.Dataset):

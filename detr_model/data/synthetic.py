@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from detr_model.data.coco import write_json_atomic
+from detr_model.atomic_file import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +269,6 @@ def generate_shapes_dataset(
         ],
     }
     json_path = out / json_name
-    write_json_atomic(json_path, coco)
+    atomic_write_json(json_path, coco)
     log.info("wrote %d images, %d boxes to %s", len(images), len(annotations), out)
     return json_path

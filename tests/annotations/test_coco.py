@@ -17,6 +17,7 @@ from app.annotations.coco_import import CocoImportError, parse_coco
 from app.annotations.coco_merge import MergeImport, merge_import, project_from_import
 from app.annotations.commands import DeleteCategory, UndoStack
 from app.annotations.model import Box, Category, ImageRecord, ImageStatus, Project
+from detr_model import atomic_file as atomic
 
 
 def _project(root: Path) -> Project:
@@ -271,3 +272,17 @@ def test_export_leaves_out_unreadable_images_of_unknown_size_and_says_so(tmp_pat
     assert summary.skipped_images == ["gone.jpg: file not found"]
     names = [i["file_name"] for i in json.loads((tmp_path / "out.json").read_text())["images"]]
     assert "gone.jpg" not in names
+
+
+def test_a_failed_coco_export_keeps_the_previous_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = Project(root=tmp_path, images=[ImageRecord("a.jpg", 4, 4)])
+    out = tmp_path / "out.json"
+    export_coco(project, out)
+    old = out.read_text()
+    project.images.append(ImageRecord("b.jpg", 4, 4))
+    monkeypatch.setattr(atomic.os, "replace", lambda s, d: (_ for _ in ()).throw(OSError("boom")))
+    with pytest.raises(OSError):
+        export_coco(project, out)
+    assert out.read_text() == old

@@ -7,11 +7,8 @@ import math
 from app.annotations.geometry import (
     clamp_rect,
     is_valid_rect,
-    move_inside,
     normalize_rect,
     rect_area,
-    rect_iou,
-    translate_rect,
     xywh_to_xyxy,
     xyxy_to_xywh,
 )
@@ -43,14 +40,3 @@ def test_validity_needs_finite_numbers_and_a_minimum_size() -> None:
     assert not is_valid_rect((0, 0, 0, 3))
     assert not is_valid_rect((0, 0, math.nan, 3))
     assert not is_valid_rect((0, 0, math.inf, 3))
-
-
-def test_move_inside_shifts_without_resizing_when_it_fits() -> None:
-    assert move_inside((-3, 95, 7, 105), 100, 100) == (0.0, 90.0, 10.0, 100.0)
-    assert move_inside((-3, 0, 200, 5), 100, 100) == (0.0, 0.0, 100.0, 5.0)
-
-
-def test_translate_and_iou() -> None:
-    assert translate_rect((0, 0, 1, 1), 2, 3) == (2, 3, 3, 4)
-    assert rect_iou((0, 0, 2, 2), (1, 0, 3, 2)) == 1 / 3
-    assert rect_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.annotations import atomic, store
+from app.annotations import store
 from app.annotations.model import Box, ImageRecord, ImageStatus, Project, Proposal
 from app.annotations.store import (
     ProjectFileError,
@@ -24,6 +24,7 @@ from app.annotations.store import (
     recover,
     save_project,
 )
+from detr_model import atomic_file as atomic
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,11 @@ from PIL import Image
 from PySide6.QtCore import QPoint, QSettings, Qt
 
 from app.main_window import MainWindow
+from app.pyside_refcount_guard import protect_singletons
 from app.settings import Settings
-from app.widgets.pyside_fix import protect_singletons
 
 # PySide6 6.12 on Python 3.11 drops references to None/True/False on every void call; without
-# this a long test session aborts ("none_dealloc"). See app/widgets/pyside_fix.py.
+# this a long test session aborts ("none_dealloc"). See app/pyside_refcount_guard.py.
 protect_singletons()
 
 IMAGE_SIZE = (160, 120)

@@ -9,14 +9,16 @@ import torch
 
 from detr_model.backbone import FrozenBatchNorm2d
 from detr_model.config import ModelConfig
-from detr_model.criterion import SetCriterion, build_criterion
+from detr_model.criterion import SetCriterion
 from detr_model.data import CocoDetection, collate_fn, generate_shapes_dataset, make_transforms
 from detr_model.data.synthetic import SHAPE_CATEGORIES
 from detr_model.denoising import dn_attention_mask
 from detr_model.detr import build_detr
 from detr_model.ema import ModelEma
-from detr_model.engine import fit, make_optimizer, train_one_epoch
+from detr_model.engine import fit
+from detr_model.epoch import make_optimizer, train_one_epoch
 from detr_model.focal import FocalHungarianMatcher, FocalSetCriterion
+from detr_model.losses import build_criterion
 from detr_model.postprocess import PostProcess
 from detr_model.schedule import COSINE_FLOOR, lr_factor
 from detr_model.train_config import TrainConfig

@@ -121,7 +121,7 @@ def test_bad_files_give_errors_naming_the_file(tmp_path) -> None:
     path = _write_dataset(tmp_path, [])
     (tmp_path / "b.png").unlink()
     ds = CocoDetection(tmp_path, path)
-    with pytest.raises(DatasetError, match="b.png: image file not found"):
+    with pytest.raises(DatasetError, match="b.png: file not found"):
         ds[1]
     with pytest.raises(DatasetError, match="image folder not found"):
         CocoDetection(tmp_path / "nowhere", path)

@@ -10,10 +10,11 @@ import torch
 
 from detr_model.checkpoint import load_checkpoint
 from detr_model.config import ModelConfig
-from detr_model.criterion import build_criterion
 from detr_model.data import CocoDetection, collate_fn, generate_shapes_dataset, make_transforms
 from detr_model.detr import build_detr
-from detr_model.engine import TrainingError, fit, make_optimizer, train_one_epoch
+from detr_model.engine import fit
+from detr_model.epoch import TrainingError, make_optimizer, train_one_epoch
+from detr_model.losses import build_criterion
 from detr_model.train_config import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")

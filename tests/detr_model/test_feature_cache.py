@@ -9,11 +9,12 @@ import torch
 
 from detr_model.checkpoint import load_checkpoint
 from detr_model.config import ModelConfig
-from detr_model.criterion import build_criterion
 from detr_model.data import CocoDetection, collate_fn, generate_shapes_dataset, make_transforms
 from detr_model.detr import build_detr
-from detr_model.engine import TrainingError, fit
+from detr_model.engine import fit
+from detr_model.epoch import TrainingError
 from detr_model.feature_cache import FeatureCache, FeatureCacheError, cached_scales
+from detr_model.losses import build_criterion
 from detr_model.nested import BackboneFeatures
 from detr_model.train_config import TrainConfig
 

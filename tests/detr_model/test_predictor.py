@@ -200,7 +200,7 @@ def test_bad_inputs_name_the_problem(tmp_path: Path) -> None:
         predictor.predict([tmp_path / "missing.jpg"])
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")
-    with pytest.raises(ValueError, match="broken.jpg: not a readable image"):
+    with pytest.raises(ValueError, match="broken.jpg: not an image"):
         predictor.predict([broken])
     with pytest.raises(ValueError, match="uint8"):
         predictor.predict([np.zeros((10, 10, 3), dtype=np.float32)])

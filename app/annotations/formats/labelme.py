@@ -23,8 +23,8 @@ from app.annotations.formats.writing import (
     folder_export,
     place_image,
 )
-from app.annotations.images import IMAGE_EXTENSIONS
 from app.annotations.model import Project
+from detr_model.image_file import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 

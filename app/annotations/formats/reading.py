@@ -11,7 +11,6 @@ from pathlib import Path
 from app.annotations.coco_import import ImportReport, ImportResult
 from app.annotations.formats.writing import MARKER_NAME, read_renamed
 from app.annotations.geometry import clamp_rect, rect_area
-from app.annotations.images import ImageReadError, is_image_name, read_size
 from app.annotations.model import (
     Attributes,
     Box,
@@ -23,6 +22,7 @@ from app.annotations.model import (
     new_uid,
 )
 from app.annotations.paths import relative_to_root
+from detr_model.image_file import ImageReadError, is_image_name, read_size
 
 
 class LabelImportError(ValueError):

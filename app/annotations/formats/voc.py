@@ -27,9 +27,9 @@ from app.annotations.formats.writing import (
     number,
     place_image,
 )
-from app.annotations.images import IMAGE_EXTENSIONS
 from app.annotations.model import Project
 from app.annotations.paths import safe_relative_path
+from detr_model.image_file import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from app.annotations.coco import ExportSummary
 from app.annotations.formats.splits import SplitSpec, split_images
-from app.annotations.images import ImageReadError, read_size
 from app.annotations.model import Box, Category, ImageRecord, ImageStatus, Project
+from detr_model.image_file import ImageReadError, read_size
 
 log = logging.getLogger(__name__)
 
