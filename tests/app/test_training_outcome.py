@@ -1,0 +1,138 @@
+"""The end of a run in the dialog: both models side by side, the better one the default action,
+a worse one only after an explicit yes, any version one click away, clean labels first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.annotations.model import Box, ImageStatus, new_uid
+from app.auto_annotate import AutoAnnotator
+from app.dialogs.training_dialog import TrainingDialog
+from app.session import Session
+from app.training_controller import TrainingController
+from tests.app.conftest import write_images
+from tests.app.training_support import fake_child, fake_command, fake_scorer, wait_compared
+
+
+@pytest.fixture
+def session(qtbot, tmp_path: Path) -> Session:
+    folder = tmp_path / "photos"
+    write_images(folder, count=5)
+    s = Session()
+    s.open_folder(folder)
+    cat = s.add_category("object").id
+    for i, rec in enumerate(s.project.images):
+        rec.boxes.append(Box(new_uid(), 10, 10, 60 + i, 50, cat))
+        rec.status = ImageStatus.REVIEWED
+    return s
+
+
+def run_dialog(qtbot, session, tmp_path, *, old_ap: float, new_ap: float):
+    auto = AutoAnnotator(session)  # the bundled demo model is in use
+    c = TrainingController(
+        session,
+        auto,
+        command=fake_command(fake_child(tmp_path), "ok"),
+        scorer=fake_scorer(old_ap=old_ap, new_ap=new_ap),
+    )
+    dialog = TrainingDialog(c)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert "5 reviewed images (4 train, 1 held out for AP)" in dialog.data_label.text()
+    with qtbot.waitSignal(c.model_registered, timeout=15000):
+        assert dialog.start()
+    wait_compared(qtbot, c)
+    return dialog, c, auto
+
+
+def test_a_worse_new_model_is_not_the_default_and_needs_an_explicit_yes(
+    qtbot, session, tmp_path
+) -> None:
+    dialog, c, auto = run_dialog(qtbot, session, tmp_path, old_ap=0.648, new_ap=0.414)
+    try:
+        panel = dialog.outcome.panel
+        assert panel.cell_text("AP", 0) == "0.648" and panel.cell_text("AP", 1) == "0.414"
+        assert panel.cell_text("AP · object", 1) == "0.414"
+        header = panel.table.horizontalHeaderItem(0).text()
+        assert header.startswith("Model in use: Demo model") and "recommended" in header
+        assert dialog.tabs.currentWidget() is panel
+        assert dialog.keep_button.isDefault() and not dialog.use_button.isDefault()
+        assert dialog.use_button.text() == "Use New Model Anyway…"
+        assert "scored lower" in dialog.status_label.text()
+        asked: list[str] = []
+        dialog.outcome.confirm_worse = lambda reason: asked.append(reason) is not None
+        dialog.use_button.click()
+        assert asked and auto.current_choice().key == "demo"  # "No": nothing changed
+        dialog.outcome.confirm_worse = lambda reason: True
+        dialog.use_button.click()
+        assert auto.current_choice().key == c.new_model.key
+        # "Start from" follows the model in use, and rolling back is one click.
+        assert dialog.base_combo.currentText() == f"Model in use: {c.new_model.label}"
+        dialog.outcome.versions.buttons["demo"].click()
+        assert auto.current_choice().key == "demo"
+        assert dialog.base_combo.currentText().startswith("Model in use: Demo model")
+    finally:
+        c.shutdown()
+        auto.shutdown()
+
+
+def test_a_better_new_model_is_the_default_and_the_versions_show_its_metrics(
+    qtbot, session, tmp_path
+) -> None:
+    dialog, c, auto = run_dialog(qtbot, session, tmp_path, old_ap=0.40, new_ap=0.62)
+    try:
+        assert dialog.use_button.isDefault() and "(recommended)" in dialog.use_button.text()
+        dialog.outcome.confirm_worse = lambda reason: pytest.fail("asked about a better model")
+        dialog.use_button.click()
+        assert auto.current_choice().key == c.new_model.key
+        assert not dialog.use_button.isEnabled()  # it is in use now
+        table = dialog.outcome.versions
+        rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+        new_name = Path(c.new_model.path).name
+        assert rows[new_name].startswith("AP 0.620 · AP50 0.930 on the same 1 held-out image")
+        assert "then in use, Demo model (bundled, works offline): AP 0.400" in rows[new_name]
+        assert table.item(0, 3).text() == "in use" and "demo" in table.buttons
+    finally:
+        c.shutdown()
+        auto.shutdown()
+
+
+def test_likely_duplicate_boxes_are_offered_for_review_before_training(
+    qtbot, session, tmp_path
+) -> None:
+    rec = session.project.images[2]
+    first = rec.boxes[0]
+    rec.boxes.append(Box(new_uid(), first.x1 + 1, first.y1, first.x2, first.y2 + 1, 1))
+    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "ok"))
+    dialog = TrainingDialog(c)
+    qtbot.addWidget(dialog)
+    try:
+        dialog.show()
+        assert "1 pair of same-class boxes overlap" in dialog.warning_label.text()
+        dialog.ask_duplicates = lambda text: "review"
+        with qtbot.waitSignal(dialog.review_requested, timeout=2000) as review:
+            assert not dialog.start()
+        assert review.args == [rec.path, [first.uid, rec.boxes[1].uid]]
+        assert not c.is_running()
+        dialog.ask_duplicates = lambda text: "train"
+        assert dialog.start()
+    finally:
+        c.shutdown()
+
+
+def test_the_ap_plot_says_which_images_it_measures(qtbot, session, tmp_path) -> None:
+    for rec in session.project.images[3:]:
+        rec.status = ImageStatus.PROPOSED  # 3 reviewed: too few to hold some out
+    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "stoppable"))
+    dialog = TrainingDialog(c)
+    qtbot.addWidget(dialog)
+    try:
+        dialog.show()
+        assert "AP on the same 3: too few to hold some out" in dialog.data_label.text()
+        assert "first after epoch 1" in dialog.ap_plot.empty_text
+        assert dialog.start()
+        assert dialog.ap_plot.title == "AP on the 3 training images (too few to hold some out)"
+    finally:
+        c.shutdown()
