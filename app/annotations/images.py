@@ -155,6 +155,18 @@ def _describe(exc: Exception, fmt: str | None) -> str:
     return f"cannot decode ({fmt or 'image'}: {text})"
 
 
+def flatten_to_rgb(img: Image.Image) -> Image.Image:
+    """Return `img` as RGB, transparent areas on white (as image viewers show them; a plain
+    convert("RGB") would keep the hidden colour under them, usually black)."""
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
 def load_display_image(
     path: str | os.PathLike, *, max_pixels: int | None = None, name: str | None = None
 ) -> Image.Image:
@@ -177,7 +189,7 @@ def load_display_image(
             img.draft("RGB", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         img.load()
         ImageOps.exif_transpose(img, in_place=True)
-        out = img if img.mode == "RGB" else img.convert("RGB")
+        out = img if img.mode == "RGB" else flatten_to_rgb(img)
         if max_pixels is not None and out.width * out.height > max_pixels:
             scale = math.sqrt(max_pixels / (out.width * out.height))
             size = (max(1, int(out.width * scale)), max(1, int(out.height * scale)))
