@@ -123,6 +123,9 @@ class TrainingController(QObject):
         if self.is_running():
             self._message("Training is already running")
             return False
+        if self.is_comparing():  # its scores belong to the run before
+            self._message("The models are still being compared: wait, or stop comparing")
+            return False
         training = self.training_dir()
         if project is None or training is None:
             self._message("Open an image folder first")

@@ -20,6 +20,7 @@ from typing import Any
 from app.annotations.atomic import atomic_write_text
 from app.annotations.coco import build_coco
 from app.annotations.model import ImageStatus, Project
+from app.label_check import find_duplicates
 
 IMAGE_SIZES = {"fast": 128, "balanced": 256, "accurate": 512}  # shorter side, px
 # From this many reviewed images "automatic" validation holds a seeded, stratified share out;
@@ -140,6 +141,8 @@ def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> 
         "val_images": n_val or n_images,
         "held_out": bool(n_val),
         "skipped_images": summary.skipped_images,
+        # Same-class boxes at IoU >= 0.7 the user chose to train on anyway (label_check).
+        "likely_duplicates": [[d.path, d.first, d.second] for d in find_duplicates(project)],
     }
     atomic_write_text(run_dir / "settings.json", json.dumps(record, indent=1))
     return Snapshot(

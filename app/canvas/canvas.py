@@ -130,6 +130,7 @@ class Canvas(QWidget):
         path = self._relative(absolute)
         if not path or path != self.session.current_path:
             return
+        message = message.removeprefix(f"{absolute}: ")  # the path is said once
         text = f"Cannot show {path}:\n{message}"
         # At 100 % and wrapped to the view: readable whatever the zoom was.
         width = max(240.0, self.view.viewport().width() - 60.0)

@@ -405,7 +405,6 @@ class TrainingDialog(QDialog):
     def _on_state(self, state: str) -> None:
         running = state == "running"
         self.settings_box.setEnabled(not running)
-        self.start_button.setEnabled(not running)
         self.outcome.update_buttons()
         self._title_ap_plot()
         if state == "running" and not self.controller.iterations:

@@ -104,6 +104,7 @@ class TrainingOutcome(QObject):
             button.setEnabled(decided and not in_use)
             button.setDefault(False)
         if self.start_button is not None:
+            self.start_button.setEnabled(not running and not comparing)
             self.start_button.setDefault(not decided or in_use)
         choice = c.comparison.choice if c.comparison is not None else None
         name = current.label if current is not None else "the Model in Use"

@@ -54,3 +54,11 @@ def test_a_comparison_round_trips_through_its_sidecar_data() -> None:
     assert Comparison.from_dict(result.to_dict()) == result
     with pytest.raises((KeyError, TypeError)):
         Comparison.from_dict({"new": {}})
+
+
+def test_the_rules_of_the_loop_import_neither_qt_nor_torch() -> None:
+    from tests.test_architecture import _roots_after_importing
+
+    rules = ["app.model_comparison", "app.model_scoring", "app.model_versions",
+             "app.label_check", "app.training_snapshot"]  # fmt: skip
+    assert not {"PySide6", "torch"} & _roots_after_importing(rules)

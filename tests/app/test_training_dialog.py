@@ -173,6 +173,7 @@ def test_two_runs_register_two_versions(qtbot, controller) -> None:
         with qtbot.waitSignal(controller.model_registered, timeout=15000) as blocker:
             assert controller.start(TrainSettings())
         paths.append(blocker.args[0].path)
+        wait_compared(qtbot, controller)  # a run does not start while the models are compared
     assert paths[0] != paths[1]
     assert sorted(p.name for p in controller.models_dir().glob("*.pt")) == sorted(
         Path(p).name for p in paths

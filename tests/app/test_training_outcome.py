@@ -3,6 +3,8 @@ a worse one only after an explicit yes, any version one click away, clean labels
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from app.auto_annotate import AutoAnnotator
 from app.dialogs.training_dialog import TrainingDialog
 from app.session import Session
 from app.training_controller import TrainingController
+from app.training_snapshot import TrainSettings
 from tests.app.conftest import write_images
 from tests.app.training_support import fake_child, fake_command, fake_scorer, wait_compared
 
@@ -118,6 +121,8 @@ def test_likely_duplicate_boxes_are_offered_for_review_before_training(
         assert not c.is_running()
         dialog.ask_duplicates = lambda text: "train"
         assert dialog.start()
+        record = json.loads((c.snapshot.run_dir / "settings.json").read_text())
+        assert record["likely_duplicates"] == [[rec.path, first.uid, rec.boxes[1].uid]]
     finally:
         c.shutdown()
 
@@ -136,3 +141,33 @@ def test_the_ap_plot_says_which_images_it_measures(qtbot, session, tmp_path) -> 
         assert dialog.ap_plot.title == "AP on the 3 training images (too few to hold some out)"
     finally:
         c.shutdown()
+
+
+def test_no_decision_and_no_new_run_while_the_models_are_compared(qtbot, session, tmp_path):
+    release = threading.Event()
+    scores = fake_scorer(old_ap=0.5, new_ap=0.6)
+
+    def slow(*args, **kwargs):
+        release.wait(10)
+        return scores(*args, **kwargs)
+
+    auto = AutoAnnotator(session)
+    c = TrainingController(
+        session, auto, command=fake_command(fake_child(tmp_path), "ok"), scorer=slow
+    )
+    dialog = TrainingDialog(c)
+    qtbot.addWidget(dialog)
+    try:
+        with qtbot.waitSignal(c.model_registered, timeout=15000):
+            assert dialog.start()
+        assert c.is_comparing()
+        assert not dialog.use_button.isEnabled() and not dialog.start_button.isEnabled()
+        assert dialog.cancel_button.text() == "Stop Comparing"
+        assert not c.use_model() and not c.start(TrainSettings())
+        release.set()
+        wait_compared(qtbot, c)
+        assert dialog.use_button.isEnabled() and dialog.start_button.isEnabled()
+    finally:
+        release.set()
+        c.shutdown()
+        auto.shutdown()

@@ -50,7 +50,7 @@ def test_with_fewer_than_five_images_ap_is_measured_on_the_training_images(tmp_p
     args = cli_arguments(snap, TrainSettings())
     assert args[args.index("--val-json") + 1] == str(snap.val_json)  # every run has AP
     record = json.loads((snap.run_dir / "settings.json").read_text())
-    assert record["held_out"] is False
+    assert record["held_out"] is False and record["likely_duplicates"] == []
 
 
 def test_the_split_is_seeded_and_keeps_every_class_in_training(tmp_path) -> None:
