@@ -18,9 +18,7 @@ from app.model_comparison import ModelScore
 
 log = logging.getLogger(__name__)
 
-BATCH_IMAGES = 4  # images per predict call: the stop flag is checked between calls
-
-# (done, total) after each batch of images
+# (done, total) after each image
 OnProgress = Callable[[int, int], None]
 
 
@@ -69,6 +67,9 @@ def score_checkpoint(
 
     data = load_coco_json(coco_json)
     images = list(data["images"])
+    stop = should_stop or (lambda: False)
+    if stop():
+        raise Stopped
     try:
         predictor = (predictor_factory or _load_predictor)(path, device)
     except Exception as exc:  # any load error is a readable score, never a dead worker
@@ -78,20 +79,18 @@ def score_checkpoint(
     detections: list[dict[str, Any]] = []
     unreadable = 0
     root = Path(images_root)
-    for start in range(0, len(images), BATCH_IMAGES):
-        if should_stop is not None and should_stop():
+    for done, img in enumerate(images, start=1):
+        if stop():  # between images: a window closing waits one image at most
             raise Stopped
-        batch = images[start : start + BATCH_IMAGES]
-        for img in batch:
-            try:
-                (found,) = predictor.predict([root / img["file_name"]], score_threshold=0.0)
-            except (OSError, ValueError) as exc:
-                log.warning("%s: not scored (%s)", img["file_name"], exc)
-                unreadable += 1
-                continue
+        try:
+            (found,) = predictor.predict([root / img["file_name"]], score_threshold=0.0)
+        except (OSError, ValueError) as exc:
+            log.warning("%s: not scored (%s)", img["file_name"], exc)
+            unreadable += 1
+        else:
             detections += _as_coco(found, int(img["id"]), mapping)
         if on_progress is not None:
-            on_progress(min(start + len(batch), len(images)), len(images))
+            on_progress(done, len(images))
     metrics = coco_metrics(coco_api(data), detections)
     return ModelScore.from_metrics(label, path, metrics, len(images), unreadable=unreadable)
 

@@ -270,6 +270,9 @@ class TrainingController(QObject):
         snap, new = self.snapshot, self.new_model
         if snap is None or new is None or snap.val_json is None:
             return
+        if self.session.project is not self._project:  # the model in use is another project's
+            self._on_log("Another project is open: the models were not compared")
+            return
         old = self.auto.current_choice() if self.auto is not None else None
         self._compared_with = old
         models = [ModelToScore("new", new.label, new.path)]

@@ -78,6 +78,16 @@ class ComparisonPanel(QWidget):
         self.table.setVerticalHeaderLabels([name for name, _ in rows])
         self.table.setVisible(True)
 
+    def wanted_height(self) -> int:
+        """Return the height that shows the verdict and every row of the table."""
+        table = self.table
+        rows = table.verticalHeader().length() + table.horizontalHeader().height()
+        shown = rows + 2 * table.frameWidth() + 4 if table.isVisibleTo(self) else 0
+        verdict = self.verdict.heightForWidth(max(self.width() - 8, 300))  # wrapped as shown
+        if verdict < 0:
+            verdict = self.verdict.sizeHint().height()
+        return verdict + shown + 16
+
     def cell_text(self, row_name: str, column: int) -> str:
         """Return the text of a cell by row name (tests and screenshots read it)."""
         for row in range(self.table.rowCount()):

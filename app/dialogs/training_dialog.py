@@ -126,6 +126,7 @@ class TrainingDialog(QDialog):
         lower.addWidget(self.tabs)
         lower.setStretchFactor(0, 3)
         lower.setStretchFactor(1, 1)
+        self.outcome.splitter = lower  # the comparison table gets the room it needs
         layout.addWidget(lower, 1)
         layout.addLayout(self._buttons())
         c = controller
@@ -434,10 +435,11 @@ class TrainingDialog(QDialog):
         snap, c = self.controller.snapshot, self.controller
         if snap is None:
             return
+        images = f"{snap.val_images} {'image' if snap.val_images == 1 else 'images'}"
         self.ap_plot.title = (
-            f"Validation AP ({snap.val_images} held-out images)"
+            f"Validation AP ({images} held out)"
             if snap.held_out
-            else f"AP on the {snap.val_images} training images (too few to hold some out)"
+            else f"AP on the {images} trained on (too few to hold some out)"
         )
         ended = c.state in ("finished", "cancelled", "failed")
         evaluated = any((e.get("metrics") or {}).get("AP") is not None for e in c.epochs)

@@ -10,7 +10,7 @@ is one click away under Versions.
 from __future__ import annotations
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QPushButton, QTabWidget, QWidget
+from PySide6.QtWidgets import QPushButton, QSplitter, QTabWidget, QWidget
 
 from app.dialogs.comparison_panel import ComparisonPanel
 from app.dialogs.training_questions import confirm_worse
@@ -39,6 +39,7 @@ class TrainingOutcome(QObject):
         self.reannotate_button.clicked.connect(lambda: self.use_new(reannotate=True))
         self.buttons = (self.keep_button, self.use_button, self.reannotate_button)
         self.tabs: QTabWidget | None = None
+        self.splitter: QSplitter | None = None  # plots above, tabs below
         self.status = lambda text: None  # the dialog's status line
         self.start_button: QPushButton | None = None
         self.cancel_button: QPushButton | None = None
@@ -107,7 +108,8 @@ class TrainingOutcome(QObject):
             self.start_button.setEnabled(not running and not comparing)
             self.start_button.setDefault(not decided or in_use)
         choice = c.comparison.choice if c.comparison is not None else None
-        name = current.label if current is not None else "the Model in Use"
+        # The short name on the button ("Demo model"): the whole one is in the table.
+        name = current.label.split(" (")[0] if current is not None else "the Model in Use"
         self.keep_button.setText(f"Keep {name}" + (" (recommended)" if choice == OLD else ""))
         self.keep_button.setVisible(current is not None)
         suffix = " Anyway…" if choice == OLD else (" (recommended)" if choice == NEW else "")
@@ -121,3 +123,9 @@ class TrainingOutcome(QObject):
     def _show_panel(self) -> None:
         if self.tabs is not None:
             self.tabs.setCurrentWidget(self.panel)
+        if self.splitter is not None and self.tabs is not None:
+            plots, tabs = self.splitter.sizes()
+            bar = self.tabs.tabBar().sizeHint().height()
+            want = min(self.panel.wanted_height() + bar + 8, (plots + tabs) * 3 // 5)
+            if tabs < want:
+                self.splitter.setSizes([plots + tabs - want, want])

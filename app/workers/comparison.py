@@ -4,7 +4,7 @@ GUI thread.
 `ComparisonRunner` runs one `ComparisonWorker` per job on a thread of its own; the worker calls
 `app.model_scoring.score_checkpoint` for each model in turn and speaks the worker vocabulary of
 DESIGN.md (`progress`, `result`, `failed`, `finished`). Inputs are a frozen job, outputs plain
-`ModelScore`s; cancel is a threading.Event checked between batches of images.
+`ModelScore`s; cancel is a threading.Event checked between images.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class ComparisonRunner(QObject):
         return True
 
     def cancel(self) -> None:
-        """Stop after the current batch of images; the scores so far are reported."""
+        """Stop after the current image; the scores so far are reported."""
         if self._worker is not None:
             self._worker.cancel.set()
 

@@ -61,6 +61,7 @@ def test_a_worse_new_model_is_not_the_default_and_needs_an_explicit_yes(
         header = panel.table.horizontalHeaderItem(0).text()
         assert header.startswith("Model in use: Demo model") and "recommended" in header
         assert dialog.tabs.currentWidget() is panel
+        assert panel.height() >= panel.wanted_height()  # every row shows, none scrolled away
         assert dialog.keep_button.isDefault() and not dialog.use_button.isDefault()
         assert dialog.use_button.text() == "Use New Model Anyway…"
         assert "scored lower" in dialog.status_label.text()
@@ -138,7 +139,7 @@ def test_the_ap_plot_says_which_images_it_measures(qtbot, session, tmp_path) -> 
         assert "AP on the same 3: too few to hold some out" in dialog.data_label.text()
         assert "first after epoch 1" in dialog.ap_plot.empty_text
         assert dialog.start()
-        assert dialog.ap_plot.title == "AP on the 3 training images (too few to hold some out)"
+        assert dialog.ap_plot.title == "AP on the 3 images trained on (too few to hold some out)"
     finally:
         c.shutdown()
 
