@@ -7,27 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from app.annotations.model import Box, ImageStatus, new_uid
+from app.annotations.model import ImageStatus
 from app.dialogs.training_dialog import TrainingDialog
 from app.model_registry import ModelChoice, read_sidecar_metrics
 from app.session import Session
 from app.training_controller import TrainingController, best_epoch
 from app.training_snapshot import TrainSettings, cli_arguments, validation_count, write_snapshot
-from tests.app.conftest import write_images
-from tests.app.training_support import fake_child, fake_command, fake_scorer, wait_compared
+from tests.app.training_support import (
+    boxed_session,
+    fake_child,
+    fake_command,
+    fake_scorer,
+    wait_compared,
+)
 
 
 @pytest.fixture
 def session(qtbot, tmp_path: Path) -> Session:
-    folder = tmp_path / "photos"
-    write_images(folder, count=5)
-    s = Session()
-    s.open_folder(folder)
-    cat = s.add_category("object").id
-    for i, rec in enumerate(s.project.images):
-        rec.boxes.append(Box(new_uid(), 10, 10, 60 + i, 50, cat))
-        rec.status = ImageStatus.REVIEWED if i < 4 else ImageStatus.PROPOSED
-    return s
+    return boxed_session(tmp_path / "photos", images=5, reviewed=4)
 
 
 @pytest.fixture

@@ -15,21 +15,27 @@ from app.dialogs.training_dialog import TrainingDialog
 from app.session import Session
 from app.training_controller import TrainingController
 from app.training_snapshot import TrainSettings
-from tests.app.conftest import write_images
-from tests.app.training_support import fake_child, fake_command, fake_scorer, wait_compared
+from tests.app.training_support import (
+    boxed_session,
+    fake_child,
+    fake_command,
+    fake_scorer,
+    wait_compared,
+)
 
 
 @pytest.fixture
 def session(qtbot, tmp_path: Path) -> Session:
-    folder = tmp_path / "photos"
-    write_images(folder, count=5)
-    s = Session()
-    s.open_folder(folder)
-    cat = s.add_category("object").id
-    for i, rec in enumerate(s.project.images):
-        rec.boxes.append(Box(new_uid(), 10, 10, 60 + i, 50, cat))
-        rec.status = ImageStatus.REVIEWED
-    return s
+    return boxed_session(tmp_path / "photos", images=5, reviewed=5)
+
+
+def plain_dialog(qtbot, session, tmp_path, mode: str):
+    """Return (dialog, controller) with the fake training child in `mode`, no model in use."""
+    c = TrainingController(session, command=fake_command(fake_child(tmp_path), mode))
+    dialog = TrainingDialog(c)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog, c
 
 
 def run_dialog(qtbot, session, tmp_path, *, old_ap: float, new_ap: float):
@@ -109,11 +115,8 @@ def test_likely_duplicate_boxes_are_offered_for_review_before_training(
     rec = session.project.images[2]
     first = rec.boxes[0]
     rec.boxes.append(Box(new_uid(), first.x1 + 1, first.y1, first.x2, first.y2 + 1, 1))
-    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "ok"))
-    dialog = TrainingDialog(c)
-    qtbot.addWidget(dialog)
+    dialog, c = plain_dialog(qtbot, session, tmp_path, "ok")
     try:
-        dialog.show()
         assert "1 pair of same-class boxes overlap" in dialog.warning_label.text()
         dialog.ask_duplicates = lambda text: "review"
         with qtbot.waitSignal(dialog.review_requested, timeout=2000) as review:
@@ -131,11 +134,8 @@ def test_likely_duplicate_boxes_are_offered_for_review_before_training(
 def test_the_ap_plot_says_which_images_it_measures(qtbot, session, tmp_path) -> None:
     for rec in session.project.images[3:]:
         rec.status = ImageStatus.PROPOSED  # 3 reviewed: too few to hold some out
-    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "stoppable"))
-    dialog = TrainingDialog(c)
-    qtbot.addWidget(dialog)
+    dialog, c = plain_dialog(qtbot, session, tmp_path, "stoppable")
     try:
-        dialog.show()
         assert "AP on the same 3: too few to hold some out" in dialog.data_label.text()
         assert "first after epoch 1" in dialog.ap_plot.empty_text
         assert dialog.start()

@@ -106,3 +106,20 @@ def wait_compared(qtbot, controller, timeout: int = 15000) -> None:
         lambda: controller.comparison is not None and not controller.is_comparing(),
         timeout=timeout,
     )
+
+
+def boxed_session(folder: Path, *, images: int = 5, reviewed: int = 4):
+    """Return a Session on `images` small images with one "object" box each, the first
+    `reviewed` of them reviewed (the others proposed)."""
+    from app.annotations.model import Box, ImageStatus, new_uid
+    from app.session import Session
+    from tests.app.conftest import write_images
+
+    write_images(folder, count=images)
+    session = Session()
+    session.open_folder(folder)
+    cat = session.add_category("object").id
+    for i, rec in enumerate(session.project.images):
+        rec.boxes.append(Box(new_uid(), 10, 10, 60 + i, 50, cat))
+        rec.status = ImageStatus.REVIEWED if i < reviewed else ImageStatus.PROPOSED
+    return session
