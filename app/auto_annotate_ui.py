@@ -158,6 +158,6 @@ class AutoAnnotateUI(QObject):
 
     def _show_model(self) -> None:
         c = self.controller
-        choice = c.choice or (c.current_choice() if self.window.session.project else None)
+        choice = c.current_choice()  # without a project too: the default is the demo model
         device = c.model_info.device if c.model_info is not None else ""
         self.device_label.set_model(choice.label if choice else "", device, gpu_busy=c.gpu_busy)

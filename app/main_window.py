@@ -111,6 +111,9 @@ class MainWindow(QMainWindow):
         self.canvas.view.zoom_changed.connect(self.fields.set_zoom)
         self.canvas.view.cursor_moved.connect(self._on_cursor)
         self.canvas.draw_mode_changed.connect(self.actions["draw_mode"].setChecked)
+        self.canvas.image_failed.connect(self.image_list.mark_broken)
+        self.canvas.image_shown.connect(self.image_list.clear_broken)
+        self.auto.image_skipped.connect(self.image_list.mark_broken)
 
     # ----- opening -------------------------------------------------------------------------
 

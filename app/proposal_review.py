@@ -15,9 +15,13 @@ from app.annotations.commands import (
     RejectProposals,
     SetBoxRect,
 )
+from app.annotations.geometry import rect_iou
 from app.annotations.model import ImageRecord, Project, Proposal, Rect, new_uid
 
 DOUBTFUL_BAND = (0.3, 0.7)  # proposals scored in this band are the ones worth a human look
+# Two same-class boxes overlapping this much are one object (auto-annotate drops the model's
+# repeats at this IoU; "accept all shown" and the pre-training check use it too).
+DUPLICATE_IOU = 0.7
 NO_CLASS_NAMES = frozenset({"", "N/A"})  # model class slots that are not classes
 
 # A class mapping: model class name -> project category id, or None to ignore the class.
@@ -94,6 +98,26 @@ def to_proposals(
             continue
         proposals.append(Proposal(new_uid(), x1, y1, x2, y2, cid, float(score), model))
     return proposals
+
+
+def without_repeats(
+    rec: ImageRecord, uids: Iterable[str], iou: float = DUPLICATE_IOU
+) -> tuple[list[str], list[str]]:
+    """Return (uids to accept, uids skipped): best score first, a proposal is skipped when it
+    overlaps a box of its class (or a proposal accepted before it) at IoU >= `iou`."""
+    wanted = set(uids)
+    taken: list[tuple[int, Rect]] = [(b.category_id, b.rect) for b in rec.boxes]
+    accept, skipped = [], []
+    for prop in sorted(rec.proposals, key=lambda p: -p.score):
+        if prop.uid not in wanted:
+            continue
+        rect = prop.rect
+        if any(cid == prop.category_id and rect_iou(r, rect) >= iou for cid, r in taken):
+            skipped.append(prop.uid)
+            continue
+        accept.append(prop.uid)
+        taken.append((prop.category_id, rect))
+    return accept, skipped
 
 
 def accept_command(path: str, uids: list[str], rects: Mapping[str, Rect] | None = None) -> Command:

@@ -187,7 +187,9 @@ class Session(QObject):
         if self.project is None:
             raise ValueError("nothing to export: no folder is open")
         summary = export_coco(self.project, Path(path), only_reviewed=only_reviewed)
-        text = f"Exported {summary.images} images and {summary.annotations} boxes to {path}"
+        # The file name only: a full path does not fit the status bar beside its fields.
+        name = Path(path).name
+        text = f"Exported {summary.images} images and {summary.annotations} boxes to {name}"
         if summary.skipped_images:
             text += f" ({len(summary.skipped_images)} unreadable images left out)"
         self.message.emit(text)

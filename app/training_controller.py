@@ -3,9 +3,13 @@
 It freezes the reviewed images into a snapshot, starts the `TrainingRunner`, keeps every event
 of the run (so a reopened dialog redraws its curves), and on success copies the best checkpoint
 to `<project>/.detr-studio/models/<name>.pt` with `<name>.json` beside it (metrics, settings,
-history): the model picker lists it as "Fine-tuned: <name>.pt". `use_model()` swaps it into
-auto-annotate in place; `reannotate()` runs it on the images not yet reviewed. A failed run
-registers nothing and leaves the model in use as it was.
+history): the model picker lists it as "Fine-tuned: <name>.pt". Then the model in use and
+the new one are scored on the same held-out images in a worker (`app.workers.comparison`), the
+rule of `app.model_comparison` recommends one, and the comparison joins the sidecar.
+`use_model()` swaps the new model into auto-annotate in place (a model the comparison found
+worse only with `accept_worse=True`); `reannotate()` runs it on the images not yet reviewed;
+`use_version()` rolls back to any earlier version. A failed run registers nothing and leaves the
+model in use as it was.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from app.auto_annotate import AutoAnnotator
+from app.model_comparison import Comparison, ModelScore, compare, where
 from app.model_registry import ModelChoice, choice_for_key, project_models_dir
+from app.model_versions import Version, list_versions
 from app.session import Session
 from app.training_snapshot import Snapshot, TrainSettings, cli_arguments, write_snapshot
+from app.workers.comparison import ComparisonJob, ComparisonRunner, ModelToScore, Scorer
 from app.workers.training import TrainingResult, TrainingRunner, train_command
 from detr_model.atomic_file import atomic_write, atomic_write_text
 
@@ -41,6 +48,7 @@ class TrainingController(QObject):
     log = Signal(str)
     failed = Signal(str)
     model_registered = Signal(object)  # ModelChoice of the new version
+    comparison_changed = Signal()  # the comparison started, progressed or ended
 
     def __init__(
         self,
@@ -49,6 +57,7 @@ class TrainingController(QObject):
         parent: QObject | None = None,
         *,
         command: Any = None,
+        scorer: Scorer | None = None,
     ) -> None:
         super().__init__(parent)
         self.session = session
@@ -65,6 +74,13 @@ class TrainingController(QObject):
         self.error = ""
         self.result: TrainingResult | None = None
         self.new_model: ModelChoice | None = None
+        self.comparison: Comparison | None = None
+        self.comparison_text = ""  # what the comparison is doing, for the dialog
+        self.comparer = ComparisonRunner(self, scorer=scorer)  # tests: a fake scorer
+        self.comparer.progress.connect(self._on_compare_progress)
+        self.comparer.failed.connect(self._on_log)
+        self.comparer.done.connect(self._on_compared)
+        self._compared_with: ModelChoice | None = None
         self._project: object = None
         r = self.runner
         r.started.connect(self._on_started)
@@ -106,6 +122,9 @@ class TrainingController(QObject):
         if self.is_running():
             self._message("Training is already running")
             return False
+        if self.is_comparing():  # its scores belong to the run before
+            self._message("The models are still being compared: wait, or stop comparing")
+            return False
         training = self.training_dir()
         if project is None or training is None:
             self._message("Open an image folder first")
@@ -123,12 +142,14 @@ class TrainingController(QObject):
         self.settings, self.snapshot = settings, snapshot
         self.start_event, self.iterations, self.epochs, self.log_lines = {}, [], [], []
         self.error, self.result, self.new_model = "", None, None
+        self.comparison, self.comparison_text = None, ""
         self._project = project
         args = cli_arguments(snapshot, settings)
         argv = self.command(args) if self.command else train_command(args, settings.processes)
+        held = f"{snapshot.val_images} held-out" if snapshot.held_out else "no held-out"
         self._on_log(
-            f"Snapshot: {snapshot.train_images} training and {snapshot.val_images} validation "
-            f"images, classes {', '.join(snapshot.class_names)}"
+            f"Snapshot: {snapshot.train_images} training and {held} images, "
+            f"classes {', '.join(snapshot.class_names)}"
         )
         self._on_log(f"Starting from: {settings.base_label}")
         self.runner.start(argv, run_dir)
@@ -140,23 +161,52 @@ class TrainingController(QObject):
         self.runner.cancel()
 
     def shutdown(self) -> None:
-        """Kill a running child (the window closes); nothing is registered."""
+        """Kill a running child and stop a comparison (the window closes); nothing is
+        registered."""
+        self.comparer.shutdown()
         if self.runner.is_running():
             self.runner.kill()
             self._set_state("cancelled")
 
-    def use_model(self) -> bool:
-        """Swap the new model into auto-annotate (no restart); True if it is now in use."""
+    def is_comparing(self) -> bool:
+        """Return True while the models are being scored."""
+        return self.comparer.is_running()
+
+    def stop_comparing(self) -> None:
+        """Stop scoring the models; no model is then recommended."""
+        self.comparer.cancel()
+
+    def use_model(self, *, accept_worse: bool = False) -> bool:
+        """Swap the new model into auto-annotate (no restart); True if it is now in use.
+
+        A model the comparison found worse than the one in use is switched to only with
+        `accept_worse` (the user's explicit choice); none is switched to while comparing.
+        """
         if self.new_model is None or self.auto is None:
             return False
-        if not self.auto.set_model(self.new_model):
+        if self.is_comparing():
+            self._message("The models are still being compared")
             return False
-        self._message(f"Auto-annotate now uses {self.new_model.label}")
+        if self.comparison is not None and self.comparison.new_is_worse and not accept_worse:
+            self._message(f"Kept the model in use. {self.comparison.reason}")
+            return False
+        return self.use_version(self.new_model)
+
+    def reannotate(self, *, accept_worse: bool = False) -> bool:
+        """Use the new model and run it on every image not yet reviewed; True if a run started."""
+        return self.use_model(accept_worse=accept_worse) and self.auto.run_unreviewed()
+
+    def use_version(self, choice: ModelChoice) -> bool:
+        """Make auto-annotate use `choice` (any version: roll back); True if it is in use."""
+        if self.auto is None or not self.auto.set_model(choice):
+            return False
+        self._message(f"Auto-annotate now uses {choice.label}")
         return True
 
-    def reannotate(self) -> bool:
-        """Use the new model and run it on every image not yet reviewed; True if a run started."""
-        return self.use_model() and self.auto.run_unreviewed()
+    def versions(self) -> list[Version]:
+        """Return the models to switch to, newest version first, with their metrics."""
+        current = self.auto.current_choice() if self.auto is not None else None
+        return list_versions(self.models_dir(), current.key if current else "")
 
     # ----- runner signals ------------------------------------------------------------------
 
@@ -210,6 +260,68 @@ class TrainingController(QObject):
         self._message(f"Training {verb}: new model {self.new_model.label} (Model → Train Model…)")
         self._set_state("cancelled" if result.stopped else "finished")
         self.model_registered.emit(self.new_model)
+        self._start_comparison()
+
+    # ----- before / after ------------------------------------------------------------------
+
+    def _start_comparison(self) -> None:
+        """Score the model in use and the new one on the snapshot's evaluation images."""
+        snap, new = self.snapshot, self.new_model
+        if snap is None or new is None or snap.val_json is None:
+            return
+        if self.session.project is not self._project:  # the model in use is another project's
+            self._on_log("Another project is open: the models were not compared")
+            return
+        old = self.auto.current_choice() if self.auto is not None else None
+        self._compared_with = old
+        models = [ModelToScore("new", new.label, new.path)]
+        if old is not None and old.path:
+            mapping = self.auto.mappings.get(old.key)  # what auto-annotate maps its classes to
+            models.insert(0, ModelToScore("old", old.label, old.path, tuple(mapping.items())))
+        job = ComparisonJob(
+            str(snap.val_json),
+            str(snap.images_dir),
+            tuple(models),
+            self.auto.device if self.auto is not None else "auto",
+        )
+        on = where(snap.val_images, snap.held_out)
+        self.comparison_text = f"Comparing the new model with the model in use on {on}…"
+        self._on_log(self.comparison_text)
+        self.comparer.start(job, snap.val_images)
+        self.comparison_changed.emit()
+
+    @Slot(int, int, str)
+    def _on_compare_progress(self, done: int, total: int, message: str) -> None:
+        self.comparison_text = f"{message} ({done}/{total} images)"
+        self.comparison_changed.emit()
+
+    @Slot(dict, bool)
+    def _on_compared(self, scores: dict, cancelled: bool) -> None:
+        snap, new, old = self.snapshot, self.new_model, self._compared_with
+        if snap is None or new is None:
+            return
+        why = "stopped" if cancelled else "not scored"
+        new_score = scores.get("new") or ModelScore(new.label, new.path, error=why)
+        old_score = None
+        if old is not None:
+            missing = why if old.path else "not downloaded"
+            old_score = scores.get("old") or ModelScore(old.label, old.path, error=missing)
+        self.comparison = compare(
+            old_score, new_score, images=snap.val_images, held_out=snap.held_out
+        )
+        self.comparison_text = ""
+        self._on_log(self.comparison.reason)
+        try:
+            self._store_comparison(Path(new.path), self.comparison)
+        except (OSError, ValueError) as exc:
+            self._on_log(f"Could not store the comparison beside {new.path}: {exc}")
+        self.comparison_changed.emit()
+
+    def _store_comparison(self, checkpoint: Path, comparison: Comparison) -> None:
+        sidecar = checkpoint.with_suffix(".json")
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+        data["comparison"] = comparison.to_dict()
+        atomic_write_text(sidecar, json.dumps(data, indent=1))
 
     # ----- registering ---------------------------------------------------------------------
 

@@ -19,11 +19,14 @@ from typing import Any
 
 from app.annotations.coco import build_coco
 from app.annotations.model import ImageStatus, Project
+from app.label_check import find_duplicates
 from detr_model.atomic_file import atomic_write_text
 from detr_model.input_size import TINY_FAST_SIZE
 
 IMAGE_SIZES = {"fast": TINY_FAST_SIZE, "balanced": 256, "accurate": 512}  # shorter side, px
-AUTO_VAL_MIN_IMAGES = 10  # below this, "automatic" validation keeps every image for training
+# From this many reviewed images "automatic" validation holds a seeded, stratified share out;
+# with fewer, every image trains and AP is measured on the training images (the dialog says so).
+AUTO_VAL_MIN_IMAGES = 5
 AUTO_VAL_FRACTION = 0.2
 FEW_BOXES = 10  # a class with fewer boxes than this gets a warning
 AUTO_ITERATIONS = 1500  # automatic epochs: about this many iterations (docs/convergence.md)
@@ -56,7 +59,7 @@ class TrainSettings:
     epochs: int | None = None  # None: automatic (auto_epochs)
     batch_size: int = 4
     image_size: int | None = IMAGE_SIZES["fast"]  # None: the size the base model was trained at
-    val_fraction: float | None = None  # None: automatic; 0: no validation
+    val_fraction: float | None = None  # None: automatic; 0: AP on the training images
     lr: float | None = None  # None: the recipe's default
     freeze_backbone: bool = False
     fast: bool = False  # frozen backbone, its features cached (the CLI's --fast)
@@ -79,8 +82,9 @@ class Snapshot:
     val_json: Path | None
     images_dir: Path
     train_images: int
-    val_images: int
+    val_images: int  # images AP is measured on (the training images when none is held out)
     class_names: list[str] = field(default_factory=list)
+    held_out: bool = True  # False: too few images, AP is measured on the training images
 
 
 def reviewed_class_counts(project: Project) -> dict[str, int]:
@@ -100,10 +104,12 @@ def reviewed_count(project: Project) -> int:
 
 
 def validation_count(images: int, fraction: float | None) -> int:
-    """Return how many of `images` go to validation (at least one stays for training)."""
+    """Return how many of `images` are held out for validation (0: AP is measured on the
+    training images). A share that rounds to nothing still holds one image out; at least one
+    image stays for training."""
     if fraction is None:
         fraction = AUTO_VAL_FRACTION if images >= AUTO_VAL_MIN_IMAGES else 0.0
-    count = int(round(images * fraction))
+    count = max(int(round(images * fraction)), 1) if fraction > 0 else 0
     return max(0, min(count, images - 1))
 
 
@@ -119,23 +125,25 @@ def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> 
         raise ValueError("The reviewed images have no boxes: nothing to learn from")
     used = {a["category_id"] for a in data["annotations"]}
     data["categories"] = [c for c in data["categories"] if c["id"] in used]
-    images = list(data["images"])
-    random.Random(settings.seed).shuffle(images)
-    n_val = validation_count(len(images), settings.val_fraction)
-    val_ids = {img["id"] for img in images[:n_val]}
+    n_images = len(data["images"])
+    n_val = validation_count(n_images, settings.val_fraction)
+    val_ids = stratified_split(data["images"], data["annotations"], n_val, settings.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    train_json = run_dir / "train.json"
-    atomic_write_text(train_json, json.dumps(_subset(data, val_ids, keep=False)))
-    val_json = None
-    if n_val:
-        val_json = run_dir / "val.json"
-        atomic_write_text(val_json, json.dumps(_subset(data, val_ids, keep=True)))
+    train_json, val_json = run_dir / "train.json", run_dir / "val.json"
+    train_text = json.dumps(_subset(data, val_ids, keep=False))
+    atomic_write_text(train_json, train_text)
+    # Too few images to hold some out: AP on the training images, so every run has a curve.
+    val_text = json.dumps(_subset(data, val_ids, keep=True)) if n_val else train_text
+    atomic_write_text(val_json, val_text)
     record = {
         "settings": settings.to_dict(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "train_images": len(images) - n_val,
-        "val_images": n_val,
+        "train_images": n_images - n_val,
+        "val_images": n_val or n_images,
+        "held_out": bool(n_val),
         "skipped_images": summary.skipped_images,
+        # Same-class boxes at IoU >= 0.7 the user chose to train on anyway (label_check).
+        "likely_duplicates": [[d.path, d.first, d.second] for d in find_duplicates(project)],
     }
     atomic_write_text(run_dir / "settings.json", json.dumps(record, indent=1))
     return Snapshot(
@@ -143,10 +151,51 @@ def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> 
         train_json,
         val_json,
         project.root,
-        len(images) - n_val,
-        n_val,
+        n_images - n_val,
+        n_val or n_images,
         [c["name"] for c in sorted(data["categories"], key=lambda c: c["id"])],
+        held_out=bool(n_val),
     )
+
+
+def stratified_split(
+    images: list[dict[str, Any]], annotations: list[dict[str, Any]], count: int, seed: int
+) -> set[int]:
+    """Return the ids of `count` images to hold out, drawn per stratum with a seeded shuffle.
+
+    An image's stratum is its rarest class (fewest boxes over all images; images without
+    boxes form one more stratum), so every class is held out in proportion and a rare class is
+    never held out whole: each stratum keeps an image for training while another one can give.
+    """
+    if count <= 0:
+        return set()
+    totals: dict[int, int] = {}
+    classes: dict[int, set[int]] = {img["id"]: set() for img in images}
+    for a in annotations:
+        totals[a["category_id"]] = totals.get(a["category_id"], 0) + 1
+        classes.setdefault(a["image_id"], set()).add(a["category_id"])
+    strata: dict[int, list[int]] = {}
+    for img in sorted(images, key=lambda i: i["id"]):
+        present = classes[img["id"]]
+        key = min(present, key=lambda c: (totals[c], c)) if present else -1
+        strata.setdefault(key, []).append(img["id"])
+    rng = random.Random(seed)
+    for ids in strata.values():
+        rng.shuffle(ids)
+    n = len(images)
+    quota = {k: count * len(ids) / n for k, ids in strata.items()}
+    take = {k: min(int(quota[k]), len(ids) - 1) for k, ids in strata.items()}
+    # Largest remainders first; a stratum gives its last image only when all others are down
+    # to one (count < number of images, so that always ends).
+    for keep_one in (True, False):
+        order = sorted(strata, key=lambda k: (take[k] - quota[k], k))
+        while sum(take.values()) < count:
+            room = [k for k in order if take[k] < len(strata[k]) - (1 if keep_one else 0)]
+            if not room:
+                break
+            take[room[0]] += 1
+            order = sorted(strata, key=lambda k: (take[k] - quota[k], k))
+    return {i for k, ids in strata.items() for i in ids[: take[k]]}
 
 
 def _subset(data: dict[str, Any], ids: set[int], *, keep: bool) -> dict[str, Any]:

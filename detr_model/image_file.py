@@ -92,7 +92,7 @@ def load_display_image(
             img.draft("RGB", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         img.load()
         ImageOps.exif_transpose(img, in_place=True)
-        out = img if img.mode == "RGB" or (allow_gray and img.mode == "L") else img.convert("RGB")
+        out = img if img.mode == "RGB" or (allow_gray and img.mode == "L") else flatten_to_rgb(img)
         if max_pixels is not None and out.width * out.height > max_pixels:
             scale = math.sqrt(max_pixels / (out.width * out.height))
             size = (max(1, int(out.width * scale)), max(1, int(out.height * scale)))
@@ -112,10 +112,25 @@ def load_display_image(
 def display_rgb(image: Image.Image) -> Image.Image:
     """Return an in-memory PIL image as RGB in display orientation, by the same EXIF rule.
 
-    Transparent areas of RGBA, LA and P images become black (their colour channels are kept).
+    Transparent areas become white, as in load_display_image.
     """
     image = ImageOps.exif_transpose(image)
-    return image if image.mode == "RGB" else image.convert("RGB")
+    return image if image.mode == "RGB" else flatten_to_rgb(image)
+
+
+def flatten_to_rgb(img: Image.Image) -> Image.Image:
+    """Return `img` as RGB with transparent areas on white, as image viewers show them.
+
+    A plain convert("RGB") keeps the colour hidden under transparent pixels, usually black; the
+    canvas, the model and training all see the white the user sees.
+    """
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
 
 
 def _open(path: Path, name: str) -> Image.Image:

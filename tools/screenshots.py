@@ -9,8 +9,11 @@ Usage:
 Scenes: "main" (docs/screenshots/main_window.png), "proposals" (docs/screenshots/proposals.png:
 model proposals under review, the confidence slider filtering one out, the list sorted least
 confident first) and "training" (docs/screenshots/training.png: the training dialog during a real
-run of the tiny model on the reviewed demo images, caught after a few epochs, then cancelled)
-and "export" (docs/screenshots/export.png: File → Export Dataset for YOLO with a split).
+run of the tiny model on the reviewed demo images, caught after a few epochs, then cancelled),
+"comparison" (docs/screenshots/comparison.png: five reviewed images and every default, as a new
+user would: the run is cancelled after a while and the dialog shows the model in use and the
+new model scored on the same held-out image, with its recommendation) and "export"
+(docs/screenshots/export.png: File → Export Dataset for YOLO with a split).
 
 "welcome" (docs/screenshots/welcome.png) is the window of a first run: no project open, the
 welcome page with a few recent projects. "demo" (docs/screenshots/demo_auto_annotate.png) opens
@@ -176,6 +179,33 @@ def export_scene(window, app):
     for _ in range(30):
         app.processEvents()
         time.sleep(0.01)
+
+
+def comparison_scene(window, app, truth, cats, seconds: float = 90.0):
+    """Review one more image (five in all), train with the defaults from the demo model in use,
+    cancel after `seconds`, return the dialog once both models are scored."""
+    from app.annotations.model import ImageStatus
+
+    session = window.session
+    name = list(truth)[5]
+    session.set_current(name)
+    for shape, *rect in truth[name]:
+        session.add_box(tuple(rect), cats[shape].id)
+    session.set_status([name], ImageStatus.REVIEWED)
+    window.show_training_dialog()
+    dialog = window.training_dialog
+    dialog.resize(980, 820)
+    if not dialog.start():
+        raise RuntimeError(f"training did not start: {window.training.error}")
+    controller = window.training
+    deadline = time.monotonic() + seconds
+    wait_for(app, lambda: time.monotonic() > deadline or not controller.is_running(), 900)
+    controller.cancel()
+    wait_for(app, lambda: controller.comparison is not None, 600)
+    for _ in range(50):
+        app.processEvents()
+        time.sleep(0.01)
+    logging.info("comparison: %s", controller.comparison.reason)
     return dialog
 
 
@@ -272,7 +302,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--scene",
-        choices=("main", "proposals", "training", "export", "welcome", "demo"),
+        choices=("main", "proposals", "training", "comparison", "export", "welcome", "demo"),
         default="main",
     )
     parser.add_argument("--out", type=Path, default=None)
@@ -338,6 +368,8 @@ def main() -> int:
         shot = training_scene(window, app, truth, cats)
     elif args.scene == "export":
         shot = export_scene(window, app)
+    elif args.scene == "comparison":
+        shot = comparison_scene(window, app, truth, cats)
     window.canvas.view.fit()
     for _ in range(20):
         app.processEvents()
@@ -351,6 +383,7 @@ def main() -> int:
     if window.training.is_running():
         window.training.cancel()
         wait_for(app, lambda: not window.training.is_running(), 30)
+    window.training.shutdown()  # a comparison still scoring stops
     session.undo_stack.set_clean()
     window.close()
     window.loader.shutdown()

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 HANDLE_PX = 8.0  # handle size on screen, whatever the zoom
 LABEL_FONT_PT = 9
+FADED_LABEL = 0.3  # opacity of a tag that found no free place (it would cover another)
 
 # Handle names: which rectangle edges each handle moves (left, top, right, bottom).
 HANDLES: dict[str, tuple[bool, bool, bool, bool]] = {
@@ -74,6 +75,16 @@ class LabelItem(QGraphicsItem):
     def text(self) -> str:
         """Return the tag text."""
         return self._text
+
+    def size_px(self) -> tuple[float, float]:
+        """Return the tag's (width, height) on screen."""
+        return self._rect.width(), self._rect.height()
+
+    def scene_rect(self, scale: float) -> QRectF:
+        """Return the tag's rectangle in scene coordinates at view zoom `scale`."""
+        w, h = self.size_px()
+        pos = self.scenePos()
+        return QRectF(pos.x(), pos.y() - h / scale, w / scale, h / scale)
 
     def boundingRect(self) -> QRectF:
         return self._rect
@@ -153,6 +164,24 @@ class BoxItem(QGraphicsItem):
 
     def _place_label(self) -> None:
         self.label.setPos(self._rect.topLeft())
+        self.label.setOpacity(1.0)
+
+    def label_spots(self, scale: float) -> list[QPointF]:
+        """Return where the tag may go (its bottom-left corner), best first: above the box,
+        inside its top, below it, inside its bottom."""
+        h = self.label.size_px()[1] / scale
+        r = self._rect
+        return [
+            r.topLeft(),
+            QPointF(r.left(), r.top() + h),
+            QPointF(r.left(), r.bottom() + h),
+            r.bottomLeft(),
+        ]
+
+    def place_label(self, spot: QPointF, faded: bool = False) -> None:
+        """Put the tag's bottom-left corner at `spot`; a faded tag lets others show through."""
+        self.label.setPos(spot)
+        self.label.setOpacity(FADED_LABEL if faded else 1.0)
 
     # ----- painting ------------------------------------------------------------------------
 

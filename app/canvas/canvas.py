@@ -15,7 +15,7 @@ from app.annotations.model import Box
 from app.canvas.scene import AnnotationScene
 from app.canvas.tools import DrawTool, Rect, SelectTool
 from app.canvas.view import CanvasView
-from app.proposal_review import accept_command, review_command
+from app.proposal_review import accept_command, review_command, without_repeats
 from app.session import Session
 from app.widgets.swatches import swatch
 from app.workers.image_loader import ImageLoader, LoadedImage
@@ -130,10 +130,12 @@ class Canvas(QWidget):
         path = self._relative(absolute)
         if not path or path != self.session.current_path:
             return
+        message = message.removeprefix(f"{absolute}: ")  # the path is said once
         text = f"Cannot show {path}:\n{message}"
-        self.scene.show_message(text)
+        # At 100 % and wrapped to the view: readable whatever the zoom was.
+        width = max(240.0, self.view.viewport().width() - 60.0)
+        self.view.show_rect(self.scene.show_message(text, width))
         self.refresh()
-        self.view.fit()
         self.session.message.emit(f"Cannot show {path}: {message}")
         self.image_failed.emit(path, message)
 
@@ -186,7 +188,11 @@ class Canvas(QWidget):
     # ----- the Editor protocol of the tools ------------------------------------------------
 
     def add_box(self, rect: Rect) -> None:
-        self.session.add_box(rect)
+        # The new box is selected, so a class key (1-9) or Delete acts on it at once.
+        box = self.session.add_box(rect)
+        if box is not None:
+            self.scene.select_uids([box.uid])
+            self.selection_changed()
 
     def set_box_rects(self, rects: dict[str, Rect], text: str) -> None:
         rec = self.session.current_record()
@@ -274,12 +280,31 @@ class Canvas(QWidget):
         self.accept_proposals(uids)
 
     def accept_shown_proposals(self) -> None:
-        """Accept every proposal the confidence filter shows on this image."""
+        """Accept every proposal the confidence filter shows on this image, except one that
+        repeats a box of its class (or a better proposal accepted with it)."""
+        rec = self.session.current_record()
         uids = self.scene.shown_proposal_uids()
-        if not uids:
+        if rec is None or not uids:
             self.session.message.emit("No proposals shown on this image")
             return
-        self.accept_proposals(uids)
+        accept, skipped = without_repeats(rec, uids)
+        self.accept_proposals(accept)
+        if skipped:
+            n = len(skipped)
+            self.session.message.emit(
+                f"Accepted {len(accept)}; left {n} proposal{'s' if n > 1 else ''} that "
+                "repeat a box of the same class (Shift+Delete rejects them)"
+            )
+
+    def review_boxes(self, path: str, uids: list[str]) -> None:
+        """Show `path` with these boxes selected (e.g. likely duplicates before training)."""
+        if self.session.project is None or not self.session.project.has_image(path):
+            return
+        self.set_draw_mode(False)
+        self.session.set_current(path)
+        self.scene.select_uids(uids)
+        self.selection_changed()
+        self.setFocus()
 
     def reject_shown_proposals(self) -> None:
         """Reject every proposal the confidence filter shows on this image."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsSimpleTextItem
+from PySide6.QtWidgets import QGraphicsScene, QGraphicsTextItem
 
 from app.annotations.model import Category, ImageRecord
 from app.canvas.box_item import BoxItem, ProposalItem
@@ -28,11 +28,11 @@ class AnnotationScene(QGraphicsScene):
         self.proposal_threshold = 0.0
         self._scale = 1.0
         self._image_size: tuple[int, int] | None = None
-        self._message = QGraphicsSimpleTextItem()
+        self._message = QGraphicsTextItem()
         font = QFont()
         font.setPointSize(12)
         self._message.setFont(font)
-        self._message.setBrush(QColor("#ffffff"))
+        self._message.setDefaultTextColor(QColor("#ffffff"))
         self._message.setZValue(100)
         self._message.setVisible(False)
         self.addItem(self._message)
@@ -71,18 +71,25 @@ class AnnotationScene(QGraphicsScene):
         """Return True when the image's pixels are shown (not only its size)."""
         return not self.image_item.image().isNull()
 
-    def show_message(self, text: str) -> None:
-        """Show a message instead of the image (e.g. a file that cannot be decoded)."""
+    def show_message(self, text: str, width: float = 480.0) -> QRectF:
+        """Show a message instead of the image (e.g. a file that cannot be decoded), wrapped
+        to `width` pixels (shown at 100 %); return the scene rectangle to show."""
         self.image_item.clear()
-        self._message.setText(text)
+        self._message.setTextWidth(width)
+        self._message.setPlainText(text)
         self._message.setVisible(True)
         rect = self._message.boundingRect()
-        self.setSceneRect(QRectF(-20, -20, rect.width() + 40, rect.height() + 40))
+        self.setSceneRect(rect.adjusted(-20, -20, 20, 20))
         self._image_size = None
+        return self.sceneRect()
 
     def message(self) -> str:
         """Return the shown message ("" when none)."""
-        return self._message.text() if self._message.isVisible() else ""
+        return self._message.toPlainText() if self._message.isVisible() else ""
+
+    def message_item(self) -> QGraphicsTextItem:
+        """Return the item that draws the message."""
+        return self._message
 
     # ----- boxes ---------------------------------------------------------------------------
 
@@ -110,6 +117,7 @@ class AnnotationScene(QGraphicsScene):
                 item.set_label(name, color)
             item.setSelected(uid in selected)
         self._sync_proposals(record, cats)
+        self.layout_labels()
 
     def _sync_proposals(self, record: ImageRecord | None, cats: dict[int, Category]) -> None:
         selected = {uid for uid, item in self.proposals.items() if item.isSelected()}
@@ -146,6 +154,26 @@ class AnnotationScene(QGraphicsScene):
         """Show only proposals scoring at least `threshold` (instant, no re-run)."""
         self.proposal_threshold = threshold
         self.apply_proposal_filter()
+        self.layout_labels()
+
+    def layout_labels(self) -> None:
+        """Place every tag where it covers no other: boxes first, then proposals best first,
+        each at the first free spot of `label_spots`; a tag with none left is faded."""
+        items = list(self.boxes.values())
+        items += sorted(
+            (p for p in self.proposals.values() if p.isVisible()), key=lambda p: -p.score
+        )
+        taken: list[QRectF] = []
+        for item in items:
+            spots = item.label_spots(self._scale)
+            for spot in spots:
+                item.place_label(spot)
+                rect = item.label.scene_rect(self._scale)
+                if not any(rect.intersects(other) for other in taken):
+                    taken.append(rect)
+                    break
+            else:
+                item.place_label(spots[0], faded=True)
 
     def shown_proposal_uids(self) -> list[str]:
         """Return the uids of the proposals the filter shows."""
@@ -165,10 +193,11 @@ class AnnotationScene(QGraphicsScene):
         return list(self.boxes.values()) + shown
 
     def set_view_scale(self, scale: float) -> None:
-        """Pass the view zoom on to the items (handles keep their screen size)."""
+        """Pass the view zoom on to the items (handles keep their screen size, tags move)."""
         self._scale = scale
         for item in list(self.boxes.values()) + list(self.proposals.values()):
             item.set_view_scale(scale)
+        self.layout_labels()
 
     def selected_uids(self) -> set[str]:
         """Return the uids of the selected boxes and proposals."""

@@ -94,6 +94,13 @@ class CanvasView(QGraphicsView):
         self._fit_mode = True
         self.zoom_changed.emit(self.zoom())
 
+    def show_rect(self, rect: QRectF) -> None:
+        """Show `rect` (scene units) at 100 %, centred; the next image fits the window again."""
+        self.resetTransform()
+        self.centerOn(rect.center())
+        self._fit_mode = True
+        self.zoom_changed.emit(self.zoom())
+
     def image_rect(self) -> QRectF:
         """Return the image's rectangle in scene coordinates (empty when none is shown)."""
         scene = self.scene()

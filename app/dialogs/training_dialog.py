@@ -1,4 +1,5 @@
-"""The training dialog: settings, progress, live loss and AP curves, log, cancel, use the model.
+"""The training dialog: settings, progress, live loss and AP curves, log, cancel, and at the
+end the model in use and the new model side by side (`training_outcome.py`).
 
 A view of the `TrainingController`: closing the dialog only hides it, training goes on, and a
 dialog opened later redraws everything from the controller's record of the run.
@@ -10,7 +11,7 @@ import contextlib
 import math
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -26,10 +27,14 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from app.dialogs.training_outcome import TrainingOutcome
+from app.dialogs.training_questions import ask_duplicates
+from app.label_check import describe_duplicates, find_duplicates
 from app.model_registry import demo_choice, official_choices, project_choices
 from app.training_controller import TrainingController
 from app.training_snapshot import (
@@ -47,7 +52,14 @@ from app.workers.training import TrainingResult
 from detr_model.devices import DEVICES
 
 LOSS_PARTS = (("loss", "total"), ("loss_ce", "class (CE)"), ("loss_bbox", "L1"), ("loss_giou", "GIoU"))  # fmt: skip
-VAL_CHOICES = (("Automatic", None), ("None", 0.0), ("10 %", 0.1), ("20 %", 0.2), ("30 %", 0.3))
+VAL_CHOICES = (
+    ("Automatic (a share of the reviewed images held out)", None),
+    ("The training images (none held out)", 0.0),
+    ("10 %", 0.1),
+    ("20 %", 0.2),
+    ("30 %", 0.3),
+)
+AP_WAITING = "AP on the evaluation images after each epoch (the first after epoch 1)"
 
 
 def duration(seconds: float | None) -> str:
@@ -62,10 +74,16 @@ def duration(seconds: float | None) -> str:
 class TrainingDialog(QDialog):
     """Settings and live view of the project's training run."""
 
+    review_requested = Signal(str, list)  # image path, box uids (likely duplicates to look at)
+
     def __init__(self, controller: TrainingController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self.failure_box: QMessageBox | None = None
+        self.duplicates: list = []
+        self._result_text = ""  # "Finished in 1:02. New model: …"
+        self.ask_duplicates = lambda text: ask_duplicates(self, text)  # tests answer it
+        self.outcome = TrainingOutcome(controller, self)
         self.setWindowTitle("Train Model")
         self.setModal(False)
         self.resize(900, 720)
@@ -85,6 +103,7 @@ class TrainingDialog(QDialog):
             self.loss_plot.add_series(name)
         self._loss_names = dict(LOSS_PARTS)
         self.ap_plot = LossPlot("Validation AP", x_label="epoch", y_floor=0.0)
+        self.ap_plot.set_empty_text(AP_WAITING)
         self.ap_plot.add_series("AP")
         self.ap_plot.add_series("AP50")
         plots = QSplitter(Qt.Orientation.Horizontal)
@@ -96,11 +115,18 @@ class TrainingDialog(QDialog):
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(2000)
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.log_view, "Log")
+        self.tabs.addTab(self.outcome.panel, "Before / after")
+        self.tabs.addTab(self.outcome.versions, "Versions")
+        self.outcome.tabs = self.tabs
+        self.outcome.status = self.status_label.setText
         lower = QSplitter(Qt.Orientation.Vertical)
         lower.addWidget(plots)
-        lower.addWidget(self.log_view)
+        lower.addWidget(self.tabs)
         lower.setStretchFactor(0, 3)
         lower.setStretchFactor(1, 1)
+        self.outcome.splitter = lower  # the comparison table gets the room it needs
         layout.addWidget(lower, 1)
         layout.addLayout(self._buttons())
         c = controller
@@ -111,6 +137,9 @@ class TrainingDialog(QDialog):
         c.log.connect(self.log_view.appendPlainText)
         c.failed.connect(self._on_failed)
         c.model_registered.connect(self._on_registered)
+        c.comparison_changed.connect(self._on_comparison)
+        if c.auto is not None:  # "Start from" and the versions follow the model in use
+            c.auto.model_changed.connect(lambda _choice: self._on_model_in_use())
         self.replay()
 
     # ----- building ------------------------------------------------------------------------
@@ -125,6 +154,9 @@ class TrainingDialog(QDialog):
         self.warning_label = QLabel()
         self.warning_label.setWordWrap(True)
         self.warning_label.setStyleSheet("color: #b35900")
+        self.review_button = QPushButton("Review the Duplicates")
+        self.review_button.clicked.connect(self.review_duplicates)
+        self.review_button.setVisible(False)
         self.val_combo = QComboBox()
         for text, value in VAL_CHOICES:
             self.val_combo.addItem(text, value)
@@ -180,6 +212,7 @@ class TrainingDialog(QDialog):
         form.addRow("Start from", self.base_combo)
         form.addRow("Training data", self.data_label)
         form.addRow("", self.warning_label)
+        form.addRow("", self.review_button)
         form.addRow("Validation", self.val_combo)
         form.addRow("", row)
         form.addRow("Learning rate", self.lr_spin)
@@ -194,15 +227,15 @@ class TrainingDialog(QDialog):
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel Training")
-        self.use_button = QPushButton("Use This Model")
-        self.reannotate_button = QPushButton("Re-annotate Unreviewed Images")
+        o = self.outcome
+        self.keep_button, self.use_button = o.keep_button, o.use_button
+        self.reannotate_button = o.reannotate_button
+        o.start_button, o.cancel_button = self.start_button, self.cancel_button
         self.close_button = QPushButton("Close")
         self.start_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.controller.cancel)
-        self.use_button.clicked.connect(self.controller.use_model)
-        self.reannotate_button.clicked.connect(self.controller.reannotate)
+        self.cancel_button.clicked.connect(self._cancel)
         self.close_button.clicked.connect(self.close)
-        for b in (self.start_button, self.cancel_button, self.use_button, self.reannotate_button):
+        for b in (self.start_button, self.cancel_button, *o.buttons):
             row.addWidget(b)
         row.addStretch(1)
         row.addWidget(self.close_button)
@@ -235,6 +268,8 @@ class TrainingDialog(QDialog):
         if project is None:
             self.data_label.setText("No folder is open")
             self.warning_label.setText("")
+            self.duplicates = []
+            self.review_button.setVisible(False)
             return
         n = reviewed_count(project)
         counts = reviewed_class_counts(project)
@@ -244,10 +279,10 @@ class TrainingDialog(QDialog):
         epochs = ""
         if not self.epochs_spin.value() and n_train:
             epochs = f" · {auto_epochs(n_train, self.batch_spin.value())} epochs"
-        self.data_label.setText(
-            f"{n} reviewed images ({n_train} train, {n_val} validation) · "
-            f"boxes: {per_class}{epochs}"
-        )
+        split = f"{n_train} train, {n_val} held out for AP"
+        if n and not n_val:
+            split = f"all train; AP on the same {n}: too few to hold some out"
+        self.data_label.setText(f"{n} reviewed images ({split}) · boxes: {per_class}{epochs}")
         few = [name for name, k in counts.items() if 0 < k < FEW_BOXES]
         none = [name for name, k in counts.items() if k == 0]
         warnings = []
@@ -257,7 +292,10 @@ class TrainingDialog(QDialog):
             warnings.append(f"Few boxes (< {FEW_BOXES}) for {', '.join(few)}: expect weak results.")
         if none and n:
             warnings.append(f"No boxes for {', '.join(none)}: the model will not learn them.")
-        warning = " ".join(warnings)
+        self.duplicates = find_duplicates(project)
+        warnings.append(describe_duplicates(self.duplicates))
+        self.review_button.setVisible(bool(self.duplicates))
+        warning = " ".join(w for w in warnings if w)
         self.warning_label.setText(warning)
         self.warning_label.setVisible(bool(warning))
 
@@ -307,14 +345,40 @@ class TrainingDialog(QDialog):
         self._on_fast_toggled(self.fast_check.isChecked())
 
     def start(self) -> bool:
-        """Start training with the shown settings; True if it started."""
+        """Start training with the shown settings; True if it started. Likely duplicate
+        boxes on the reviewed images are offered for review first."""
+        self.refresh_data()
+        if self.duplicates:
+            answer = self.ask_duplicates(describe_duplicates(self.duplicates))
+            if answer == "review":
+                self.review_duplicates()
+            if answer != "train":
+                return False
         self.clear_view()
         return self.controller.start(self.settings())
+
+    def review_duplicates(self) -> None:
+        """Show the first image with likely duplicate boxes, the pair selected."""
+        if self.duplicates:
+            pair = self.duplicates[0]
+            self.review_requested.emit(pair.path, [pair.first, pair.second])
+
+    def _cancel(self) -> None:
+        if self.controller.is_comparing():
+            self.controller.stop_comparing()
+        else:
+            self.controller.cancel()
+
+    def _on_model_in_use(self) -> None:
+        if not self.controller.is_running():
+            self.fill_bases()
+        self.outcome.refresh()
 
     def showEvent(self, event) -> None:
         if not self.controller.is_running():
             self.fill_bases()
             self.refresh_data()
+        self.outcome.refresh()
         super().showEvent(event)
 
     # ----- live view -----------------------------------------------------------------------
@@ -337,15 +401,13 @@ class TrainingDialog(QDialog):
         for event in c.epochs:
             self._on_epoch(event)
         self._on_state(c.state)
+        self._on_comparison()
 
     def _on_state(self, state: str) -> None:
         running = state == "running"
         self.settings_box.setEnabled(not running)
-        self.start_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        has_model = self.controller.new_model is not None and not running
-        self.use_button.setEnabled(has_model)
-        self.reannotate_button.setEnabled(has_model)
+        self.outcome.update_buttons()
+        self._title_ap_plot()
         if state == "running" and not self.controller.iterations:
             self.status_label.setText("Starting the training process…")
         elif state == "finished":
@@ -365,16 +427,38 @@ class TrainingDialog(QDialog):
             self.status_label.setText(f"{verb}{took}: no model was saved")
             return
         metrics = f" ({model.details})" if model.details else ""
-        self.status_label.setText(
-            f"{verb}{took}. New model: {model.label}{metrics}. "
-            "Use it for auto-annotate, and re-annotate the images not yet reviewed?"
+        self._result_text = f"{verb}{took}. New model: {model.label}{metrics}."
+        self.status_label.setText(self._result_text)
+
+    def _title_ap_plot(self) -> None:
+        """Say which images the AP curve is measured on, and why it is empty when it is."""
+        snap, c = self.controller.snapshot, self.controller
+        if snap is None:
+            return
+        images = f"{snap.val_images} {'image' if snap.val_images == 1 else 'images'}"
+        self.ap_plot.title = (
+            f"Validation AP ({images} held out)"
+            if snap.held_out
+            else f"AP on the {images} trained on (too few to hold some out)"
+        )
+        ended = c.state in ("finished", "cancelled", "failed")
+        evaluated = any((e.get("metrics") or {}).get("AP") is not None for e in c.epochs)
+        self.ap_plot.set_empty_text(
+            "No epoch ended, so there is no AP." if ended and not evaluated else AP_WAITING
         )
 
+    def _on_comparison(self) -> None:
+        self.outcome.refresh()
+        c = self.controller
+        if c.comparison is not None and not c.is_comparing() and c.state != "running":
+            self.status_label.setText(f"{self._result_text} {c.comparison.reason}".strip())
+
     def _on_started(self, event: dict[str, Any]) -> None:
-        self.status_label.setText(
-            f"Training on {event.get('images', '?')} images "
-            f"({event.get('val_images', 0)} for validation)…"
-        )
+        snap = self.controller.snapshot
+        ap_on = f"{event.get('val_images', 0)} held out for AP"
+        if snap is not None and not snap.held_out:
+            ap_on = "AP on the same images"
+        self.status_label.setText(f"Training on {event.get('images', '?')} images ({ap_on})…")
 
     def _on_progress(self, event: dict[str, Any]) -> None:
         if event.get("event") == "cache":
@@ -433,6 +517,7 @@ def show_training_dialog(window: Any) -> TrainingDialog:
     dialog = getattr(window, "training_dialog", None)
     if dialog is None:
         dialog = TrainingDialog(window.training, window)
+        dialog.review_requested.connect(window.canvas.review_boxes)
         window.training_dialog = dialog
     dialog.show()
     dialog.raise_()

@@ -12,9 +12,11 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
 
 from app.annotations.model import ImageRecord, ImageStatus
+from app.label_check import has_duplicates
 from app.proposal_review import DOUBTFUL_BAND, is_doubtful, lowest_score, next_doubtful
 from app.session import Session
-from app.widgets.swatches import dot
+from app.widgets.phrases import join_phrases
+from app.widgets.swatches import broken_mark, dot
 
 STATUS_COLORS = {
     ImageStatus.UNLABELED: "#9e9e9e",
@@ -31,7 +33,9 @@ FILTERS = {
     "With boxes": lambda rec: bool(rec.boxes),
     "Without boxes": lambda rec: not rec.boxes,
     "Doubtful proposals": is_doubtful,
+    "Likely duplicate boxes": has_duplicates,
 }
+BROKEN_FILTER = "Cannot be read"  # images the decoder or the model failed on (this session)
 # Sort name -> key on a record (None: folder order). Sorting is stable.
 SORTS = {
     "Folder order": None,
@@ -56,8 +60,10 @@ class ImageListModel(QStringListModel):
         self._row_of: dict[str, int] = {}
         self._filter_name = "All images"
         self._sort_name = "Folder order"
+        self._broken: dict[str, str] = {}  # path -> why it cannot be read (not saved)
         self._bold = QFont()
         self._bold.setBold(True)
+        session.project_opened.connect(self.forget_broken)
         session.project_opened.connect(self.rebuild)
         session.images_added.connect(self.rebuild)
         session.image_changed.connect(self._on_image_changed)
@@ -67,8 +73,8 @@ class ImageListModel(QStringListModel):
     # ----- filtering -----------------------------------------------------------------------
 
     def set_filter(self, name: str) -> None:
-        """Show only the images passing a filter from FILTERS."""
-        if name not in FILTERS:
+        """Show only the images passing a filter from FILTERS (or BROKEN_FILTER)."""
+        if name not in FILTERS and name != BROKEN_FILTER:
             raise KeyError(f"unknown image filter {name!r}")
         self._filter_name = name
         self.rebuild()
@@ -89,7 +95,10 @@ class ImageListModel(QStringListModel):
     def rebuild(self) -> None:
         """Recompute the rows from the project and the filter."""
         project = self.session.project
-        test = FILTERS[self._filter_name]
+        if self._filter_name == BROKEN_FILTER:
+            test = lambda rec: rec.path in self._broken  # noqa: E731
+        else:
+            test = FILTERS[self._filter_name]
         images = project.images if project is not None else []
         self._rows = list(images) if test is None else [r for r in images if test(r)]
         if (key := SORTS[self._sort_name]) is not None:
@@ -97,6 +106,25 @@ class ImageListModel(QStringListModel):
         self._row_of = {rec.path: i for i, rec in enumerate(self._rows)}
         self._current = self.session.current_path
         self.setStringList([rec.path for rec in self._rows])
+
+    def mark_broken(self, path: str, message: str) -> None:
+        """Remember that an image cannot be read (its own mark, the "Cannot be read" filter)."""
+        if self._broken.get(path) != message:
+            self._broken[path] = message
+            self._on_image_changed(path)
+
+    def clear_broken(self, path: str) -> None:
+        """Forget an earlier failure (the image was read after all)."""
+        if self._broken.pop(path, None) is not None:
+            self._on_image_changed(path)
+
+    def broken(self) -> dict[str, str]:
+        """Return the images that cannot be read, with why."""
+        return dict(self._broken)
+
+    def forget_broken(self) -> None:
+        """Forget every failure (another project opened)."""
+        self._broken.clear()
 
     # ----- lookups -------------------------------------------------------------------------
 
@@ -130,8 +158,10 @@ class ImageListModel(QStringListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{rec.path}  ({len(rec.boxes)})" if rec.boxes else rec.path
         if role == Qt.ItemDataRole.DecorationRole:
-            return dot(STATUS_COLORS[rec.status])
+            return broken_mark() if rec.path in self._broken else dot(STATUS_COLORS[rec.status])
         if role == Qt.ItemDataRole.ToolTipRole:
+            if rec.path in self._broken:
+                return f"{rec.path}\nCannot be read: {self._broken[rec.path]}"
             size = f"{rec.width}×{rec.height}, " if rec.size else ""
             low = lowest_score(rec)
             extra = f", {len(rec.proposals)} proposals (lowest {low:.2f})" if rec.proposals else ""
@@ -164,7 +194,7 @@ class ImageListPanel(QWidget):
         self.session = session
         self.model = ImageListModel(session, self)
         self.filter_box = QComboBox()
-        self.filter_box.addItems(list(FILTERS))
+        self.filter_box.addItems([*FILTERS, BROKEN_FILTER])
         self.filter_box.currentTextChanged.connect(self._on_filter)
         self.sort_box = QComboBox()
         self.sort_box.addItems(list(SORTS))
@@ -307,8 +337,23 @@ class ImageListPanel(QWidget):
             return
         counts = project.status_counts()
         boxes = sum(len(rec.boxes) for rec in project.images)
-        self.counts.setText(
-            f"{len(project.images)} images · {counts[ImageStatus.REVIEWED]} reviewed · "
-            f"{counts[ImageStatus.PROPOSED]} proposed · {counts[ImageStatus.UNLABELED]} unlabeled"
-            f" · {boxes} boxes"
-        )
+        phrases = [
+            f"{len(project.images)} images",
+            f"{counts[ImageStatus.REVIEWED]} reviewed",
+            f"{counts[ImageStatus.PROPOSED]} proposed",
+            f"{counts[ImageStatus.UNLABELED]} unlabeled",
+            f"{boxes} boxes",
+        ]
+        if broken := len(self.model.broken()):
+            phrases.append(f"{broken} cannot be read")
+        self.counts.setText(join_phrases(phrases))  # wraps only between phrases
+
+    def mark_broken(self, path: str, message: str) -> None:
+        """Mark an image that cannot be read (the canvas or auto-annotate failed on it)."""
+        self.model.mark_broken(path, message)
+        self.update_counts()
+
+    def clear_broken(self, path: str) -> None:
+        """Clear the mark of an image that was read after all."""
+        self.model.clear_broken(path)
+        self.update_counts()

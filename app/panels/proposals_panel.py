@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QVBoxLayout, QWi
 from app.proposal_review import DOUBTFUL_BAND, lowest_score
 from app.session import Session
 from app.widgets.confidence_slider import ConfidenceSlider
+from app.widgets.phrases import join_phrases
 
 
 class ProposalsPanel(QWidget):
@@ -68,8 +69,13 @@ class ProposalsPanel(QWidget):
         low, high = DOUBTFUL_BAND
         doubtful = sum(1 for p in rec.proposals if low <= p.score <= high)
         self.summary.setText(
-            f"{shown} of {len(rec.proposals)} proposals shown · lowest "
-            f"{lowest_score(rec):.2f} · {doubtful} doubtful ({low:.1f}–{high:.1f})"
+            join_phrases(
+                [
+                    f"{shown} of {len(rec.proposals)} proposals shown",
+                    f"lowest {lowest_score(rec):.2f}",
+                    f"{doubtful} doubtful ({low:.1f}–{high:.1f})",
+                ]
+            )
         )
         self.buttons["accept_shown"].setEnabled(shown > 0)
         self.buttons["reject_shown"].setEnabled(shown > 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
@@ -33,6 +33,7 @@ class LossPlot(QWidget):
         self.log_y = log_y
         self.y_floor = y_floor  # a fixed bottom of the y axis (0 for AP), linear axes only
         self.x_label = x_label
+        self.empty_text = "waiting for data…"  # shown, word-wrapped, while there is no point
         self._series: dict[str, list[tuple[float, float]]] = {}
         self._colors: dict[str, QColor] = {}
         self.setMinimumSize(220, 150)
@@ -57,6 +58,11 @@ class LossPlot(QWidget):
             return
         self.add_series(name)
         self._series[name].append((float(x), float(y)))
+        self.update()
+
+    def set_empty_text(self, text: str) -> None:
+        """Say why the plot is empty (a sentence, shown until the first point)."""
+        self.empty_text = text
         self.update()
 
     def clear(self) -> None:
@@ -95,6 +101,20 @@ class LossPlot(QWidget):
     def _ty(self, y: float) -> float:
         return math.log10(y) if self.log_y else y
 
+    def y_tick_labels(self) -> list[str]:
+        """Return the y-axis labels, bottom to top ([] while there is no point)."""
+        bounds = self._bounds()
+        if bounds is None:
+            return []
+        _, _, y0, y1 = bounds
+        values = (y0 + (y1 - y0) * i / 4 for i in range(5))
+        return [_tick(10**v if self.log_y else v) for v in values]
+
+    def left_margin(self, fm: QFontMetrics) -> int:
+        """Return the room left of the plot: the widest y label fits whole."""
+        widest = max((fm.horizontalAdvance(t) for t in self.y_tick_labels()), default=0)
+        return max(widest, fm.horizontalAdvance("0.00")) + 10
+
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -104,7 +124,7 @@ class LossPlot(QWidget):
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
         p.setFont(font)
         fm = p.fontMetrics()
-        left, top = fm.horizontalAdvance("0.000") + 10, fm.height() + 8
+        left, top = self.left_margin(fm), fm.height() + 8
         bottom = fm.height() * (2 if self.x_label else 1) + 8
         plot = QRectF(left, top, self.width() - left - 10, self.height() - top - bottom)
         text_color = pal.text().color()
@@ -117,7 +137,8 @@ class LossPlot(QWidget):
         bounds = self._bounds()
         if bounds is None or plot.width() < 10 or plot.height() < 10:
             p.setPen(pal.mid().color())
-            p.drawText(plot, Qt.AlignmentFlag.AlignCenter, "waiting for data…")
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            p.drawText(plot.adjusted(8, fm.height() + 8, -8, -4), flags, self.empty_text)
             self._draw_legend(p, plot)
             return
         x0, x1, y0, y1 = bounds
@@ -128,13 +149,11 @@ class LossPlot(QWidget):
             return QPointF(px, py)
 
         grid = QPen(pal.midlight().color(), 1, Qt.PenStyle.DotLine)
-        for i in range(5):  # y ticks
-            v = y0 + (y1 - y0) * i / 4
+        for i, label in enumerate(self.y_tick_labels()):
             py = plot.bottom() - plot.height() * i / 4
             p.setPen(grid)
             p.drawLine(QPointF(plot.left(), py), QPointF(plot.right(), py))
             p.setPen(text_color)
-            label = _tick(10**v if self.log_y else v)
             p.drawText(
                 QRectF(0, py - fm.height() / 2, left - 4, fm.height()),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,

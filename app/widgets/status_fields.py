@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from app.widgets.elided_label import ElidedLabel
+
 
 class StatusFields:
     """Four labels added to the right of a status bar."""
@@ -13,7 +15,7 @@ class StatusFields:
         self.zoom = QLabel()
         self.cursor = QLabel()
         self.size = QLabel()
-        self.counts = QLabel()
+        self.counts = ElidedLabel()  # gives way first when the status bar is short of room
         for label, width in ((self.cursor, 110), (self.size, 90), (self.zoom, 60)):
             label.setMinimumWidth(width)
         for label in (self.counts, self.cursor, self.size, self.zoom):

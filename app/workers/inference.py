@@ -24,10 +24,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from app.proposal_review import DUPLICATE_IOU  # a repeat of a better proposal is dropped
+
 log = logging.getLogger(__name__)
 
 DEFAULT_SCORE_FLOOR = 0.05  # proposals below this are never stored; the slider filters above it
-DUPLICATE_IOU = 0.7  # a proposal overlapping a better one of its class this much is dropped
 WORKER_NICENESS = 10  # Linux: the GUI thread wins the CPU whenever it has something to do
 
 # (x1, y1, x2, y2, class name, score) in display-oriented pixels of the original image

@@ -7,32 +7,31 @@ from pathlib import Path
 
 import pytest
 
-from app.annotations.model import Box, ImageStatus, new_uid
+from app.annotations.model import ImageStatus
 from app.dialogs.training_dialog import TrainingDialog
-from app.model_registry import read_sidecar_metrics
+from app.model_registry import ModelChoice, read_sidecar_metrics
 from app.session import Session
 from app.training_controller import TrainingController, best_epoch
 from app.training_snapshot import TrainSettings, cli_arguments, validation_count, write_snapshot
-from tests.app.conftest import write_images
-from tests.app.training_support import fake_child, fake_command
+from tests.app.training_support import (
+    boxed_session,
+    fake_child,
+    fake_command,
+    fake_scorer,
+    wait_compared,
+)
 
 
 @pytest.fixture
 def session(qtbot, tmp_path: Path) -> Session:
-    folder = tmp_path / "photos"
-    write_images(folder, count=5)
-    s = Session()
-    s.open_folder(folder)
-    cat = s.add_category("object").id
-    for i, rec in enumerate(s.project.images):
-        rec.boxes.append(Box(new_uid(), 10, 10, 60 + i, 50, cat))
-        rec.status = ImageStatus.REVIEWED if i < 4 else ImageStatus.PROPOSED
-    return s
+    return boxed_session(tmp_path / "photos", images=5, reviewed=4)
 
 
 @pytest.fixture
 def controller(qtbot, session: Session, tmp_path: Path):
-    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "ok"))
+    c = TrainingController(
+        session, command=fake_command(fake_child(tmp_path), "ok"), scorer=fake_scorer()
+    )
     yield c
     c.shutdown()
 
@@ -67,7 +66,9 @@ def test_snapshot_without_reviewed_images_says_what_to_do(session, tmp_path) -> 
 def test_editing_during_training_does_not_change_the_snapshot(
     qtbot, session, tmp_path: Path
 ) -> None:
-    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "stoppable"))
+    c = TrainingController(
+        session, command=fake_command(fake_child(tmp_path), "stoppable"), scorer=fake_scorer()
+    )
     try:
         assert c.start(TrainSettings())
         before = c.snapshot.train_json.read_text()
@@ -98,7 +99,9 @@ def test_a_finished_run_registers_a_model_version_with_metrics(qtbot, controller
 
 
 def test_a_failed_run_registers_nothing(qtbot, session, tmp_path: Path) -> None:
-    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "crash"))
+    c = TrainingController(
+        session, command=fake_command(fake_child(tmp_path), "crash"), scorer=fake_scorer()
+    )
     try:
         with qtbot.waitSignal(c.failed, timeout=15000) as blocker:
             c.start(TrainSettings())
@@ -119,6 +122,7 @@ def test_dialog_draws_curves_from_progress_and_redraws_them_when_reopened(
     assert "Few boxes (< 10) for object" in dialog.warning_label.text()
     with qtbot.waitSignal(controller.model_registered, timeout=15000):
         assert dialog.start()
+    wait_compared(qtbot, controller)
     assert len(dialog.loss_plot.points("total")) == 4
     assert len(dialog.loss_plot.points("GIoU")) == 4
     assert dialog.ap_plot.points("AP50") == [(1.0, 0.2), (2.0, 0.4)]
@@ -141,7 +145,9 @@ def test_best_epoch_prefers_ap_then_loss() -> None:
 def test_dialog_shows_a_failure_with_the_log_tail_even_after_being_closed(
     qtbot, session, tmp_path: Path
 ) -> None:
-    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "crash"))
+    c = TrainingController(
+        session, command=fake_command(fake_child(tmp_path), "crash"), scorer=fake_scorer()
+    )
     dialog = TrainingDialog(c)
     qtbot.addWidget(dialog)
     try:
@@ -164,6 +170,7 @@ def test_two_runs_register_two_versions(qtbot, controller) -> None:
         with qtbot.waitSignal(controller.model_registered, timeout=15000) as blocker:
             assert controller.start(TrainSettings())
         paths.append(blocker.args[0].path)
+        wait_compared(qtbot, controller)  # a run does not start while the models are compared
     assert paths[0] != paths[1]
     assert sorted(p.name for p in controller.models_dir().glob("*.pt")) == sorted(
         Path(p).name for p in paths
@@ -232,7 +239,9 @@ def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(
 
 
 def test_caching_progress_shows_in_the_status_and_the_log(qtbot, session, tmp_path) -> None:
-    c = TrainingController(session, command=fake_command(fake_child(tmp_path), "cache"))
+    c = TrainingController(
+        session, command=fake_command(fake_child(tmp_path), "cache"), scorer=fake_scorer()
+    )
     dialog = TrainingDialog(c)
     qtbot.addWidget(dialog)
     try:
@@ -254,8 +263,10 @@ def test_auto_annotate_moves_to_the_cpu_while_training_holds_the_gpu(
     from app.widgets.run_status import DeviceLabel
 
     auto = AutoAnnotator(session)
-    auto.choice = type("Choice", (), {"path": "/models/demo.pth"})()
-    c = TrainingController(session, auto, command=fake_command(fake_child(tmp_path), "gpu"))
+    auto.choice = ModelChoice("file:/models/demo.pth", "Demo", "file", "/models/demo.pth")
+    c = TrainingController(
+        session, auto, command=fake_command(fake_child(tmp_path), "gpu"), scorer=fake_scorer()
+    )
     busy: list[bool] = []
     c.started.connect(lambda _event: busy.append(auto.gpu_busy))
     try:
@@ -281,7 +292,9 @@ def test_a_training_run_on_the_cpu_leaves_auto_annotate_alone(qtbot, session, tm
     from app.auto_annotate import AutoAnnotator
 
     auto = AutoAnnotator(session)
-    c = TrainingController(session, auto, command=fake_command(fake_child(tmp_path), "ok"))
+    c = TrainingController(
+        session, auto, command=fake_command(fake_child(tmp_path), "ok"), scorer=fake_scorer()
+    )
     busy: list[bool] = []
     c.started.connect(lambda _event: busy.append(auto.gpu_busy))
     try:

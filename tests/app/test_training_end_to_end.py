@@ -14,6 +14,7 @@ from PySide6.QtCore import QTimer
 from app.annotations.model import ImageStatus
 from app.model_registry import read_sidecar_metrics
 from tests.app.conftest import open_and_wait
+from tests.app.training_support import wait_compared
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,10 +95,18 @@ def test_real_training_run_registers_a_model_the_auto_annotator_then_uses(
     assert dialog.loss_plot.points("total"), "no iteration reached the plot"
     assert "Epoch 1/1" in dialog.log_view.toPlainText()
     assert window.auto.current_choice() is None or window.auto.current_choice() != choice
-    assert controller.use_model()
+    # Both models are scored on the held-out image before the user chooses; a model found
+    # worse than the one in use is switched to only on an explicit choice.
+    wait_compared(qtbot, controller, timeout=120000)
+    comparison = controller.comparison
+    assert controller.snapshot.held_out and comparison.images == 1
+    assert comparison.old.ok and comparison.new.ok, comparison.reason
+    worse = comparison.new_is_worse
+    assert controller.use_model() is not worse
+    assert controller.use_model(accept_worse=worse)
     assert window.auto.current_choice() == choice
     with qtbot.waitSignal(window.auto.run_finished, timeout=60000) as run:
-        assert controller.reannotate()
+        assert controller.reannotate(accept_worse=worse)
     assert run.args[0] == 1  # the one image not reviewed
     assert window.auto.model_info.path == choice.path  # the new weights were loaded in place
     assert window.auto.model_info.class_names == ("circle", "square", "triangle")
@@ -112,6 +121,6 @@ def test_real_training_run_registers_a_model_the_auto_annotator_then_uses(
     assert sidecar["settings"]["base"] == choice.path
     assert "Starting from: Fine-tuned" in "\n".join(controller.log_lines)
     assert sidecar["settings"]["fast"] is True
-    assert "Cached the backbone features of 6 images (fast mode)" in controller.log_lines
+    assert "Cached the backbone features of 5 images (fast mode)" in controller.log_lines
     print(f"end-to-end training run: {took:.1f} s, longest event-loop gap {gaps.longest_ms:.0f} ms")
     assert gaps.longest_ms < 1000  # the window stays responsive (bench numbers: see the report)

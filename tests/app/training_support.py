@@ -2,7 +2,8 @@
 
 Usage: python fake_train.py MODE [CLI arguments…]; MODE is ok | crash | error | stoppable |
 stubborn | family (stubborn, with a grandchild process) | cache (fast mode's caching
-events first) | gpu (ok, on "cuda:0"). It writes best.pt/last.pt (a few bytes) into the folder after --out when it has one.
+events first) | gpu (ok, on "cuda:0"). It writes best.pt/last.pt (a few bytes, or best.pt a copy
+of $FAKE_BEST) into the folder after --out when it has one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 FAKE_CHILD = r"""
-import json, signal, sys, time
+import json, os, signal, sys, time
 from pathlib import Path
 
 mode, args = sys.argv[1], sys.argv[2:]
@@ -24,8 +25,9 @@ def emit(**event):
 def save():
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+        real = os.environ.get("FAKE_BEST")  # a real checkpoint to hand back as the result
         (out / "last.pt").write_bytes(b"last")
-        (out / "best.pt").write_bytes(b"best")
+        (out / "best.pt").write_bytes(Path(real).read_bytes() if real else b"best")
 
 if mode == "stoppable":
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
@@ -81,3 +83,43 @@ def fake_child(folder: Path) -> Path:
 def fake_command(script: Path, mode: str):
     """Return a controller `command` that starts the fake child in `mode` with the CLI args."""
     return lambda args: [sys.executable, str(script), mode, *args]
+
+
+def fake_scorer(old_ap: float = 0.5, new_ap: float = 0.3):
+    """Return a comparison scorer giving the new version (a "model-*.pt" file) `new_ap` and any
+    other model `old_ap`, without loading anything."""
+    from app.model_comparison import ModelScore
+
+    def score(path, coco_json, images_root, *, label, on_progress=None, **_options):
+        ap = new_ap if Path(path).name.startswith("model-") else old_ap
+        if on_progress is not None:
+            on_progress(1, 1)
+        per_class = {"object": ap}
+        return ModelScore(label, str(path), ap, min(1.0, ap * 1.5), per_class, per_class, 1)
+
+    return score
+
+
+def wait_compared(qtbot, controller, timeout: int = 15000) -> None:
+    """Wait until the controller has compared the new model with the model in use."""
+    qtbot.waitUntil(
+        lambda: controller.comparison is not None and not controller.is_comparing(),
+        timeout=timeout,
+    )
+
+
+def boxed_session(folder: Path, *, images: int = 5, reviewed: int = 4):
+    """Return a Session on `images` small images with one "object" box each, the first
+    `reviewed` of them reviewed (the others proposed)."""
+    from app.annotations.model import Box, ImageStatus, new_uid
+    from app.session import Session
+    from tests.app.conftest import write_images
+
+    write_images(folder, count=images)
+    session = Session()
+    session.open_folder(folder)
+    cat = session.add_category("object").id
+    for i, rec in enumerate(session.project.images):
+        rec.boxes.append(Box(new_uid(), 10, 10, 60 + i, 50, cat))
+        rec.status = ImageStatus.REVIEWED if i < reviewed else ImageStatus.PROPOSED
+    return session
