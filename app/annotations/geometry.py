@@ -39,6 +39,15 @@ def rect_area(rect: Rect) -> float:
     return max(w, 0.0) * max(h, 0.0)
 
 
+def rect_iou(a: Rect, b: Rect) -> float:
+    """Return the intersection over union of two xyxy rects (0 when both are empty)."""
+    ix1, iy1 = max(a[0], b[0]), max(a[1], b[1])
+    ix2, iy2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(ix2 - ix1, 0.0) * max(iy2 - iy1, 0.0)
+    union = rect_area(a) + rect_area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def is_finite_rect(rect: Rect) -> bool:
     """Return True when all four numbers are finite."""
     return all(isinstance(v, (int, float)) and math.isfinite(v) for v in rect)

@@ -9,6 +9,7 @@ from app.annotations.geometry import (
     is_valid_rect,
     normalize_rect,
     rect_area,
+    rect_iou,
     xywh_to_xyxy,
     xyxy_to_xywh,
 )
@@ -40,3 +41,8 @@ def test_validity_needs_finite_numbers_and_a_minimum_size() -> None:
     assert not is_valid_rect((0, 0, 0, 3))
     assert not is_valid_rect((0, 0, math.nan, 3))
     assert not is_valid_rect((0, 0, math.inf, 3))
+
+
+def test_iou_of_overlapping_and_empty_rects() -> None:
+    assert rect_iou((0, 0, 2, 2), (1, 0, 3, 2)) == 1 / 3
+    assert rect_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
