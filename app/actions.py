@@ -43,6 +43,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_project", "Open &Project File…", ("Ctrl+Shift+O",), "open_project_dialog", "File"),
     ActionSpec("save", "&Save", ("Ctrl+S",), "session.save", "File", "std:SP_DialogSaveButton", True, tip="Save the project file"),
     ActionSpec("import_coco", "&Import COCO…", ("Ctrl+I",), "import_coco_dialog", "File"),
+    ActionSpec("import_results", "Import &Detections as Proposals…", (), "import_results_dialog", "File", tip="Add a COCO results file (python -m detr_model predict) as proposals to review"),
     ActionSpec("export_coco", "&Export COCO…", ("Ctrl+E",), "export_coco_dialog", "File", "export", True, tip="Export the annotations as COCO JSON"),
     ActionSpec("quit", "&Quit", ("Ctrl+Q",), "close", "File"),
     ActionSpec("undo", "&Undo", ("Ctrl+Z",), "session.undo", "Edit", "undo", True),
