@@ -21,11 +21,12 @@ from PIL import Image
 from torch import nn
 from torchvision.ops import batched_nms
 
+from detr_model import exported_model
 from detr_model.accuracy_guard import DEFAULT_MAX_PX, compare_detections
 from detr_model.checkpoint import Checkpoint, load_checkpoint
 from detr_model.coco_classes import NO_CLASS_NAME as PLACEHOLDER
 from detr_model.download import CancelCallback, ProgressCallback, resolve_model
-from detr_model.exported_model import ExportedModel, export_onnx, runtime_available
+from detr_model.exported_model import ExportedModel, export_onnx
 from detr_model.image_input import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -33,18 +34,18 @@ from detr_model.image_input import (
     PreparedImage,
     prepare_image,
 )
-from detr_model.inference_speedups import (
-    backbone_to_bfloat16,
-    cpu_has_fast_bfloat16,
-    fold_frozen_batchnorm,
-)
+from detr_model.inference_speedups import backbone_to_bfloat16, fold_frozen_batchnorm
 from detr_model.nested import NestedTensor, nested_tensor_from_tensor_list
 from detr_model.postprocess import PostProcess
+from detr_model.precision import (
+    PRECISIONS,
+    RUNTIME_BACKENDS,
+    resolve_precision,
+    torch_precision,
+)
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8", "onnxruntime", "openvino")
-RUNTIME_BACKENDS = ("onnxruntime", "openvino")  # exported to ONNX, run by that package
 _CHUNK_BATCHES = 8  # images are decoded and sorted by shape this many batches at a time
 _CALIBRATION_IMAGES = 4  # int8: images observed before the backbone is quantized
 
@@ -110,7 +111,7 @@ class Predictor:
         self.min_size = min_size
         self.max_size = max_size
         self.batch_size = batch_size
-        self.precision = _resolve_precision(precision, self.device)
+        self.precision = resolve_precision(precision, self.device)
         self.config = getattr(model, "config", None)
         self.checkpoint: Checkpoint | None = None  # metadata when built by from_checkpoint
         # "auto" keeps the float32 model until its back-end passed the first-batch check.
@@ -296,7 +297,7 @@ class Predictor:
                 if self._guarded:
                     self._reference = model.to(memory_format=torch.channels_last)
                 return exported
-            self.precision = _torch_precision(self.device)
+            self.precision = torch_precision(self.device)
             self._guarded = False
         if self.precision == "int8":
             from detr_model.int8 import prepare_int8_backbone
@@ -311,7 +312,7 @@ class Predictor:
 
     def _exported(self, model: nn.Module) -> ExportedModel | None:
         """Return the model exported and opened by its runtime (None, logged, if it cannot be)."""
-        if not runtime_available(self.precision):
+        if not exported_model.runtime_available(self.precision):
             log.warning("%s is not installed: using torch", self.precision)
             return None
         try:
@@ -351,7 +352,7 @@ class Predictor:
             report.unmatched,
             report.compared,
         )
-        self.precision = _torch_precision(self.device)
+        self.precision = torch_precision(self.device)
         if self.precision == "bf16":
             backbone_to_bfloat16(reference_model)
         self.model = reference_model
@@ -378,29 +379,6 @@ def _shape_key(image: PreparedImage) -> tuple[float, int]:
     """Return a sort key that puts images of similar aspect ratio and size together."""
     h, w = image.pixels.shape[-2:]
     return (w / h, h * w)
-
-
-def _resolve_precision(precision: str, device: torch.device) -> str:
-    """Return the precision (or CPU back-end) that runs for the requested one on `device`."""
-    if precision in ("int8", *RUNTIME_BACKENDS) and device.type != "cpu":
-        log.warning(
-            "precision %s runs on the CPU only: using the default for %s", precision, device
-        )
-        precision = "auto"
-    if precision != "auto":
-        return precision
-    if device.type == "cpu" and runtime_available("openvino"):
-        return "openvino"
-    return _torch_precision(device)
-
-
-def _torch_precision(device: torch.device) -> str:
-    """Return the fastest torch precision on `device`: bf16 on CUDA and AMX/AVX-512-BF16 CPUs."""
-    if device.type == "cuda":
-        return "bf16"
-    if device.type == "cpu" and cpu_has_fast_bfloat16():
-        return "bf16"
-    return "fp32"
 
 
 def _drop_duplicates(det: Detections, iou: float) -> Detections:

@@ -34,7 +34,7 @@ def _image() -> np.ndarray:
 
 
 def test_a_missing_runtime_falls_back_to_torch_and_says_why(monkeypatch, caplog) -> None:
-    monkeypatch.setattr(predictor_module, "runtime_available", lambda backend: False)
+    monkeypatch.setattr(exported_model, "runtime_available", lambda backend: False)
     with caplog.at_level(logging.WARNING, logger="detr_model.predictor"):
         chosen = Predictor(_model(), NAMES, precision="openvino", **SMALL)
         auto = Predictor(_model(), NAMES, precision="auto", **SMALL)
@@ -111,7 +111,7 @@ class _ShiftedBoxes:
 
 
 def test_auto_drops_a_backend_whose_first_batch_moves_the_boxes(monkeypatch, caplog) -> None:
-    monkeypatch.setattr(predictor_module, "runtime_available", lambda backend: True)
+    monkeypatch.setattr(exported_model, "runtime_available", lambda backend: True)
     monkeypatch.setattr(predictor_module, "export_onnx", lambda model: Path("unused.onnx"))
     monkeypatch.setattr(
         predictor_module, "ExportedModel", lambda path, backend: _ShiftedBoxes(_confident())
