@@ -224,3 +224,36 @@ def test_a_model_error_mid_run_is_reported_and_keeps_what_was_done(qtbot, tmp_pa
     assert [k for k, _ in rec.of("result")] == ["img0.png"]
     assert rec.of("failed") == [("tiny.pth: CUDA out of memory",)]
     assert rec.of("finished") == [(1, False)]
+
+
+def test_a_batch_is_the_oldest_image_and_the_decoded_ones_nearest_its_shape() -> None:
+    from collections import deque
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    import torch
+
+    from app.workers.inference import _next_batch, cpu_batch_size
+
+    def decoded(height: int, width: int | None = None) -> Future:
+        future: Future = Future()
+        if width is not None:
+            future.set_result(SimpleNamespace(pixels=torch.zeros(3, height, width)))
+        return future  # without a width: still decoding
+
+    pending = deque(
+        (f"img{i}", f"/x/img{i}.jpg", future)
+        for i, future in enumerate(
+            [
+                decoded(160, 200),
+                decoded(200, 160),
+                decoded(160, 210),
+                decoded(160),
+                decoded(160, 190),
+            ]
+        )
+    )
+    batch = _next_batch(pending, 3)
+    assert [key for key, _, _ in batch] == ["img0", "img2", "img4"]  # landscape with landscape
+    assert [key for key, _, _ in pending] == ["img1", "img3"]  # the portrait one and the busy one
+    assert cpu_batch_size(160) == 8 and cpu_batch_size(800) == 2  # small inputs batch more
