@@ -3,6 +3,8 @@
 The inference model is traced to one ONNX file with dynamic batch, height and width (every
 input size shares one file, so no padding to a size bucket changes the outputs), cached under
 the user cache folder by a hash of its weights and configuration, and opened by the runtime.
+The trace runs in a child process (`python -m detr_model.exported_model`): torch.onnx holds
+the GIL for seconds, which would freeze the app's window during the first run of a model.
 `ExportedModel` is called like the torch model: a NestedTensor in, `pred_logits` /
 `pred_boxes` out. Neither runtime is a required dependency: `runtime_available` says whether
 one can be imported, and callers fall back to torch when it cannot.
@@ -15,6 +17,8 @@ import importlib.util
 import io
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -73,11 +77,12 @@ def model_key(model: nn.Module) -> str:
     return digest.hexdigest()[:24]
 
 
-def export_onnx(model: nn.Module, cache_dir: Path | None = None) -> Path:
+def export_onnx(model: nn.Module, cache_dir: Path | None = None, *, in_child: bool = True) -> Path:
     """Return the ONNX file of `model` (float32, eval mode), exporting it unless it is cached.
 
-    The file is written to a temp file beside its final name and moved in place, so an
-    interrupted export never leaves a file that looks finished.
+    A DETR built from a ModelConfig is exported by a child process (unless in_child is
+    False); other modules in this one. The file is written to a temp file beside its final
+    name and moved in place, so an interrupted export never leaves a file that looks finished.
     """
     folder = Path(cache_dir) if cache_dir is not None else default_export_dir()
     path = folder / f"detr-{model_key(model)}.onnx"
@@ -85,8 +90,40 @@ def export_onnx(model: nn.Module, cache_dir: Path | None = None) -> Path:
         log.info("exported model found in the cache: %s", path)
         return path
     folder.mkdir(parents=True, exist_ok=True)
-    data = _onnx_bytes(model)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=folder)
+    if in_child and hasattr(getattr(model, "config", None), "to_dict"):
+        _export_in_child(model, path)
+    else:
+        _write_atomic(path, _onnx_bytes(model))
+    return path
+
+
+def _export_in_child(model: nn.Module, path: Path) -> None:
+    """Export `model` to `path` in a fresh Python process (its weights passed in a temp file)."""
+    fd, weights = tempfile.mkstemp(prefix=path.name, suffix=".weights.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"config": model.config.to_dict(), "state_dict": model.state_dict()}, weights)
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
+        )}  # fmt: skip
+        run = subprocess.run(
+            [sys.executable, "-m", "detr_model.exported_model", weights, str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+    finally:
+        Path(weights).unlink(missing_ok=True)
+    if run.returncode != 0 or not path.is_file():
+        lines = (run.stderr or run.stdout).strip().splitlines()
+        raise RuntimeError(f"the ONNX export failed: {lines[-1] if lines else run.returncode}")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temp file in the same folder, fsync, os.replace."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -97,7 +134,6 @@ def export_onnx(model: nn.Module, cache_dir: Path | None = None) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     log.info("exported the model to %s (%.1f MB)", path, len(data) / 2**20)
-    return path
 
 
 def _onnx_bytes(model: nn.Module) -> bytes:
@@ -189,3 +225,19 @@ def _openvino_runner(path: Path, threads: int):
         return np.array(result[logits_port]), np.array(result[boxes_port])
 
     return run, precision
+
+
+def _child_main(weights: str, out: str) -> int:
+    """Child process: build the DETR of a weights file and export it to `out`."""
+    from detr_model.config import ModelConfig
+    from detr_model.detr import build_detr
+
+    payload = torch.load(weights, map_location="cpu", weights_only=True)
+    model = build_detr(ModelConfig.from_dict(payload["config"]))
+    model.load_state_dict(payload["state_dict"], strict=True)
+    _write_atomic(Path(out), _onnx_bytes(model.eval()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1], sys.argv[2]))

@@ -290,13 +290,15 @@ class Predictor:
         model.eval()
         for param in model.parameters():
             param.requires_grad_(False)
+        # Exported before folding: the child process that exports rebuilds the model from its
+        # state dict, which must keep the layout build_detr makes (the runtimes fold BN too).
+        exported = self._exported(model) if self.precision in RUNTIME_BACKENDS else None
         fold_frozen_batchnorm(model)
+        if exported is not None:
+            if self._guarded:
+                self._reference = model.to(memory_format=torch.channels_last)
+            return exported
         if self.precision in RUNTIME_BACKENDS:
-            exported = self._exported(model)
-            if exported is not None:
-                if self._guarded:
-                    self._reference = model.to(memory_format=torch.channels_last)
-                return exported
             self.precision = torch_precision(self.device)
             self._guarded = False
         if self.precision == "int8":
