@@ -231,9 +231,12 @@ def _child_main(weights: str, out: str) -> int:
     """Child process: build the DETR of a weights file and export it to `out`."""
     from detr_model.config import ModelConfig
     from detr_model.detr import build_detr
+    from detr_model.inference_speedups import fold_frozen_batchnorm
 
     payload = torch.load(weights, map_location="cpu", weights_only=True)
-    model = build_detr(ModelConfig.from_dict(payload["config"]))
+    model = build_detr(ModelConfig.from_dict(payload["config"])).eval()
+    if set(model.state_dict()) != set(payload["state_dict"]):
+        fold_frozen_batchnorm(model)  # a Predictor's model: the same rewrite, the same layout
     model.load_state_dict(payload["state_dict"], strict=True)
     _write_atomic(Path(out), _onnx_bytes(model.eval()))
     return 0

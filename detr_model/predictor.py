@@ -116,6 +116,7 @@ class Predictor:
         self.checkpoint: Checkpoint | None = None  # metadata when built by from_checkpoint
         # "auto" keeps the float32 model until its back-end passed the first-batch check.
         self._guarded = precision == "auto" and self.precision in RUNTIME_BACKENDS
+        self._export_pending = False  # a runtime back-end starts on the first batch
         self._reference: nn.Module | None = None
         self._calibrating = False  # int8: the body observes images until it is quantized
         self.model = self._inference_model(model, copy_model)
@@ -207,6 +208,8 @@ class Predictor:
         """Return the Detections of one batch of prepared images."""
         # Pad as uint8 on the CPU, send once, normalise on the device, zero the padding again.
         # (Pinning the batch first made the CUDA path slower on the measured H100 VM.)
+        if self._export_pending:
+            self._start_runtime()
         samples = self._samples(batch)
         found = self._detect(self.model, samples, batch, score_threshold)
         if self._guarded:
@@ -290,15 +293,13 @@ class Predictor:
         model.eval()
         for param in model.parameters():
             param.requires_grad_(False)
-        # Exported before folding: the child process that exports rebuilds the model from its
-        # state dict, which must keep the layout build_detr makes (the runtimes fold BN too).
-        exported = self._exported(model) if self.precision in RUNTIME_BACKENDS else None
         fold_frozen_batchnorm(model)
-        if exported is not None:
-            if self._guarded:
-                self._reference = model.to(memory_format=torch.channels_last)
-            return exported
         if self.precision in RUNTIME_BACKENDS:
+            if exported_model.runtime_available(self.precision):
+                # Exported on the first batch, not here: building a Predictor stays cheap.
+                self._export_pending = True
+                return model.to(memory_format=torch.channels_last)
+            log.warning("%s is not installed: using torch", self.precision)
             self.precision = torch_precision(self.device)
             self._guarded = False
         if self.precision == "int8":
@@ -312,18 +313,23 @@ class Predictor:
             backbone_to_bfloat16(model)
         return model.to(self.device)
 
-    def _exported(self, model: nn.Module) -> ExportedModel | None:
-        """Return the model exported and opened by its runtime (None, logged, if it cannot be)."""
-        if not exported_model.runtime_available(self.precision):
-            log.warning("%s is not installed: using torch", self.precision)
-            return None
+    def _start_runtime(self) -> None:
+        """Export the float32 model and open it in its runtime; on failure fall back, logged."""
+        self._export_pending = False
+        torch_model = self.model
         try:
-            exported = ExportedModel(export_onnx(model), self.precision)
+            exported = ExportedModel(export_onnx(torch_model), self.precision)
         except Exception as exc:  # an optional back-end never stops inference
             log.warning("cannot run the model with %s (%s): using torch", self.precision, exc)
-            return None
+            self._guarded = False
+            self.precision = torch_precision(self.device)
+            if self.precision == "bf16":
+                backbone_to_bfloat16(torch_model)
+            return
         log.info("model runs on %s (%s)", self.precision, exported.precision)
-        return exported
+        if self._guarded:
+            self._reference = torch_model  # until the first batch is checked
+        self.model = exported
 
     def _check_backend(
         self,
