@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench.inference import trained_looking_batchnorm  # noqa: E402
 from detr_model.accuracy_guard import compare_detections, evaluate_predictor  # noqa: E402
 from detr_model.config import ModelConfig  # noqa: E402
 from detr_model.detr import build_detr  # noqa: E402
@@ -69,19 +70,9 @@ def load_average() -> str:
 
 def random_model(family: str) -> torch.nn.Module:
     """Return a seeded random DETR whose frozen BatchNorms look trained (folding is no no-op)."""
-    from detr_model.backbone import FrozenBatchNorm2d
-
     torch.manual_seed(0)
     model = build_detr(CONFIGS[family]()).eval()
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, FrozenBatchNorm2d):
-                n = m.weight.shape[0]
-                m.weight.copy_(0.2 + 0.3 * torch.rand(n, generator=gen))
-                m.bias.copy_(0.1 * torch.randn(n, generator=gen))
-                m.running_mean.copy_(0.1 * torch.randn(n, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(n, generator=gen))
+    trained_looking_batchnorm(model)
     return model
 
 

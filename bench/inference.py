@@ -70,7 +70,7 @@ def build_variant(name: str, family: str, device: str) -> tuple[Any, bool]:
 
         return run_hf, name.endswith("autocast")
     model = build_detr(CONFIGS[family]).eval()
-    _realistic_batchnorm(model)
+    trained_looking_batchnorm(model)
     if name == "ours-predict":
         predictor = Predictor(model, [str(i) for i in range(92)], device=device, copy_model=False)
         return predictor, False
@@ -88,7 +88,7 @@ def build_variant(name: str, family: str, device: str) -> tuple[Any, bool]:
     return run_ours, name.endswith("autocast")
 
 
-def _realistic_batchnorm(model: torch.nn.Module) -> None:
+def trained_looking_batchnorm(model: torch.nn.Module) -> None:
     """Give frozen BatchNorms trained-looking statistics (seeded), so folding is not a no-op."""
     from detr_model.backbone import FrozenBatchNorm2d
 

@@ -16,6 +16,7 @@ import torch
 
 from app.demo_project import GROUND_TRUTH_NAME, create_demo_project
 from app.resource_paths import DEMO_MODEL_PATH
+from bench.inference import trained_looking_batchnorm
 from detr_model.accuracy_guard import compare_detections, evaluate_predictor
 from detr_model.config import ModelConfig
 from detr_model.detr import build_detr
@@ -90,7 +91,7 @@ def test_every_cpu_backend_keeps_the_demo_models_detections_on_the_demo_set(
 def test_auto_keeps_the_top_detections_of_a_random_weights_r50() -> None:
     torch.manual_seed(0)
     model = build_detr(ModelConfig.detr_r50()).eval()
-    _trained_looking_batchnorm(model)
+    trained_looking_batchnorm(model)  # folding the BatchNorms is then no no-op
     image = np.random.default_rng(3).integers(0, 256, (384, 512, 3), dtype=np.uint8)
     names = [str(i) for i in range(92)]
     size = {"device": "cpu", "min_size": 384, "max_size": 512}
@@ -101,18 +102,3 @@ def test_auto_keeps_the_top_detections_of_a_random_weights_r50() -> None:
     top10 = float(np.sort(ref.scores)[-10])  # random weights: no score reaches 0.5
     report = compare_detections([ref], [got], score_threshold=top10, score_slack=0.1 * top10)
     assert report.compared >= 10 and report.ok, report  # the 10 best, and the candidate's
-
-
-def _trained_looking_batchnorm(model: torch.nn.Module) -> None:
-    """Give frozen BatchNorms statistics like a trained network's, so folding is not a no-op."""
-    from detr_model.backbone import FrozenBatchNorm2d
-
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, FrozenBatchNorm2d):
-                n = m.weight.shape[0]
-                m.weight.copy_(0.2 + 0.3 * torch.rand(n, generator=gen))
-                m.bias.copy_(0.1 * torch.randn(n, generator=gen))
-                m.running_mean.copy_(0.1 * torch.randn(n, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(n, generator=gen))
