@@ -46,6 +46,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("import_yolo", "Import &YOLO…", (), "label_formats.import_yolo", "File", tip="Import the labels of a YOLO (Ultralytics) folder"),
     ActionSpec("import_voc", "Import Pascal &VOC…", (), "label_formats.import_voc", "File", tip="Import a folder of Pascal VOC XML files"),
     ActionSpec("import_labelme", "Import &labelme…", (), "label_formats.import_labelme", "File", tip="Import a folder of labelme JSON files"),
+    ActionSpec("import_results", "Import &Detections as Proposals…", (), "import_results_dialog", "File", tip="Add a COCO results file (python -m detr_model predict) as proposals to review"),
     ActionSpec("export_coco", "&Export COCO…", ("Ctrl+E",), "export_coco_dialog", "File", "export", True, tip="Export the annotations as COCO JSON"),
     ActionSpec("export_yolo", "Export YOLO…", (), "label_formats.export_yolo", "File", tip="Export an Ultralytics YOLO folder (with splits if you like)"),
     ActionSpec("export_voc", "Export Pascal VOC…", (), "label_formats.export_voc", "File", tip="Export a Pascal VOC folder"),

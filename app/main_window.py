@@ -173,6 +173,25 @@ class MainWindow(QMainWindow):
             return
         self.show_report("COCO import", report)
 
+    def import_results_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Import detections as proposals",
+            self.settings.last_dir(),
+            "COCO results (*.json)",
+        )
+        if path:
+            self.import_results(path)
+
+    def import_results(self, path: str | Path) -> None:
+        """Add a results file's detections as proposals and show what happened."""
+        try:
+            report = self.session.import_results(Path(path))
+        except (OSError, ValueError) as exc:
+            QMessageBox.warning(self, "Cannot import detections", str(exc))
+            return
+        self.show_report("Detections imported as proposals", report)
+
     def export_coco_dialog(self) -> None:
         if self.session.project is None:
             self.statusBar().showMessage("Open a folder first", 4000)

@@ -34,6 +34,7 @@ from app.annotations.commands import (
 from app.annotations.geometry import clamp_rect, is_valid_rect
 from app.annotations.images import is_image_name
 from app.annotations.model import Box, Category, ImageRecord, ImageStatus, Project, Rect, new_uid
+from app.annotations.results_import import read_results, results_to_proposals
 from app.annotations.undo import Changed, Command, UndoStack
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,18 @@ class Session(QObject):
             f"Exported {summary.images} images and {summary.annotations} boxes to {target}"
         )
         return summary
+
+    def import_results(self, path: str | Path) -> str:
+        """Add a COCO results file's detections as proposals (scores kept, for review, not
+        boxes), as auto-annotate does; return the readable report."""
+        if self.project is None:
+            raise ValueError("open an image folder before importing detections")
+        path = Path(path)
+        found = results_to_proposals(self.project, read_results(path), f"results:{path.name}")
+        for edit in found.edits:
+            self.apply_outside_history(edit)
+        self.message.emit(f"Imported {found.proposals} proposals from {path.name}")
+        return found.summary()
 
     def export_coco(self, path: str | Path, *, only_reviewed: bool = False) -> ExportSummary:
         """Write the project as a COCO file (atomically); return what was written."""

@@ -2,6 +2,9 @@
 
     python bench/inference.py [--quick] [--device cpu|cuda|all] [--models r50,tiny] [--batches 1,4]
 
+On the CPU it ends with bench/cpu_backends.py: every Predictor back-end (bf16, int8, ONNX
+Runtime, OpenVINO, auto) against the official-layout fp32, and AP on the trained demo model.
+
 Input: random 800x1066 images (the paper's test size for a 3:4 photo), random weights on both
 sides, the same configuration. Times are model forward passes (ms per image, median of the
 timed rounds after warm-up); the variants of one model family run interleaved in one process,
@@ -67,7 +70,7 @@ def build_variant(name: str, family: str, device: str) -> tuple[Any, bool]:
 
         return run_hf, name.endswith("autocast")
     model = build_detr(CONFIGS[family]).eval()
-    _realistic_batchnorm(model)
+    trained_looking_batchnorm(model)
     if name == "ours-predict":
         predictor = Predictor(model, [str(i) for i in range(92)], device=device, copy_model=False)
         return predictor, False
@@ -85,7 +88,7 @@ def build_variant(name: str, family: str, device: str) -> tuple[Any, bool]:
     return run_ours, name.endswith("autocast")
 
 
-def _realistic_batchnorm(model: torch.nn.Module) -> None:
+def trained_looking_batchnorm(model: torch.nn.Module) -> None:
     """Give frozen BatchNorms trained-looking statistics (seeded), so folding is not a no-op."""
     from detr_model.backbone import FrozenBatchNorm2d
 
@@ -292,6 +295,9 @@ def main() -> None:
     parser.add_argument("--models", default="r50,tiny", help="comma list of r50, tiny")
     parser.add_argument("--batches", default="1,4", help="comma list of batch sizes")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    parser.add_argument(
+        "--no-backends", action="store_true", help="skip the CPU back-end tables (cpu_backends.py)"
+    )
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -350,6 +356,12 @@ def main() -> None:
     print("\n# Output differences of the fast variants (same weights, same input):")
     for line in diffs:
         print(f"# {line}")
+    if "cpu" in devices and not args.no_backends:
+        # Every Predictor back-end against the official-layout fp32, then accuracy on the
+        # trained demo model: bench/cpu_backends.py, in a fresh process.
+        cmd = [sys.executable, str(Path(__file__).with_name("cpu_backends.py"))]
+        cmd += ["--families", args.models] + (["--quick"] if args.quick else [])
+        subprocess.run(cmd, check=False)
 
 
 if __name__ == "__main__":

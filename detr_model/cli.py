@@ -11,11 +11,10 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from detr_model import distributed as ddp
+from detr_model.cli_predict import add_predict_arguments, label_to_category
 from detr_model.cli_train import emit_json, run_train
-from detr_model.image_file import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
 
 log = logging.getLogger("detr_model.cli")
 
@@ -47,7 +46,7 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
-# eval and predict -------------------------------------------------------------------------------
+# eval ---------------------------------------------------------------------------------------------
 
 
 def _load(args: argparse.Namespace):
@@ -66,21 +65,6 @@ def _load(args: argparse.Namespace):
     return ckpt, ckpt.build_model(pick_device(args.device)), size, max_size
 
 
-def _label_to_category(class_names: list[str], categories: list[dict]) -> dict[int, int]:
-    """Returns model label -> category id, matching by class name (official ids as fallback)."""
-    by_name = {str(c["name"]).strip().lower(): int(c["id"]) for c in categories}
-    mapping = {
-        i: by_name[n.strip().lower()]
-        for i, n in enumerate(class_names)
-        if n.strip().lower() in by_name
-    }
-    if not mapping:
-        log.warning("no class name of the model is a category of the JSON: labels used as ids")
-        ids = {int(c["id"]) for c in categories}
-        mapping = {i: i for i in range(len(class_names)) if i in ids}
-    return mapping
-
-
 def _eval(args: argparse.Namespace) -> int:
     from torch.utils.data import DataLoader
 
@@ -95,67 +79,9 @@ def _eval(args: argparse.Namespace) -> int:
     loader = DataLoader(
         dataset, batch_size=args.batch_size, collate_fn=collate_fn, num_workers=args.workers
     )
-    mapping = _label_to_category(ckpt.class_names, dataset.data["categories"])
+    mapping = label_to_category(ckpt.class_names, dataset.data["categories"])
     metrics = evaluate(model, loader, dataset.coco(), label_to_category=mapping)
     emit_json({"checkpoint": str(ckpt.path), "images": len(dataset), **metrics})
-    return 0
-
-
-def _image_files(items: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for item in items:
-        if item.is_dir():
-            files += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise FileNotFoundError(f"{item}: no such image file or folder")
-    if not files:
-        raise ValueError(f"no images found in {', '.join(str(i) for i in items)}")
-    return files
-
-
-def _predict(args: argparse.Namespace) -> int:
-    from detr_model.atomic_file import atomic_write_json
-    from detr_model.data.coco import load_coco_json
-    from detr_model.predictor import Predictor
-
-    ckpt, model, size, max_size = _load(args)
-    files = _image_files(args.images)
-    names = list(ckpt.class_names)
-    image_ids = {f: i + 1 for i, f in enumerate(files)}
-    mapping = {i: i for i in range(len(names))}
-    if args.json:
-        data = load_coco_json(args.json)
-        by_file = {Path(str(img["file_name"])).name: int(img["id"]) for img in data["images"]}
-        image_ids = {f: by_file.get(f.name, i + 1) for i, f in enumerate(files)}
-        mapping = _label_to_category(names, data["categories"])
-    predictor = Predictor(
-        model, names, device=args.device, min_size=size, max_size=max_size, copy_model=False
-    )
-    results: list[dict[str, Any]] = []
-    for start in range(0, len(files), 32):
-        chunk = files[start : start + 32]
-        for path, det in zip(
-            chunk, predictor.predict(chunk, score_threshold=args.threshold), strict=True
-        ):
-            for box, score, label in zip(
-                det.boxes.tolist(), det.scores.tolist(), det.labels.tolist(), strict=True
-            ):
-                if int(label) not in mapping:
-                    continue
-                results.append(
-                    {
-                        "image_id": image_ids[path],
-                        "file_name": str(path),
-                        "category_id": mapping[int(label)],
-                        "category_name": names[int(label)],
-                        "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
-                        "score": score,
-                    }
-                )
-    atomic_write_json(args.out, results)
-    print(f"wrote {len(results)} detections on {len(files)} images: {args.out}")
     return 0
 
 
@@ -234,11 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--workers", type=int, default=0)
             p.set_defaults(func=_eval)
         else:
-            p.add_argument("--images", type=Path, nargs="+", required=True)
-            p.add_argument("--out", type=Path, required=True)
-            p.add_argument("--threshold", type=float, default=0.5)
-            p.add_argument("--json", type=Path, help="COCO file for image and category ids")
-            p.set_defaults(func=_predict)
+            add_predict_arguments(p)
     return parser
 
 

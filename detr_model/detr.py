@@ -205,9 +205,12 @@ def _layer_outputs(logits: Tensor, boxes: Tensor, aux_loss: bool) -> dict[str, A
 
 def _backbone_layout(samples: NestedTensor, backbone: Joiner) -> NestedTensor:
     """Return the samples in channels_last when the model was moved to it, else unchanged."""
-    stem_weight = backbone[0].body.conv1.weight
-    if stem_weight.is_contiguous(memory_format=torch.channels_last) and not (
-        stem_weight.is_contiguous()
+    # A quantized body (detr_model.int8) is a graph module whose stem has no float weight.
+    stem_weight = getattr(getattr(backbone[0].body, "conv1", None), "weight", None)
+    if (
+        isinstance(stem_weight, Tensor)
+        and stem_weight.is_contiguous(memory_format=torch.channels_last)
+        and not stem_weight.is_contiguous()
     ):
         return NestedTensor(
             samples.tensors.contiguous(memory_format=torch.channels_last), samples.mask

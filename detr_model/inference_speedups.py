@@ -1,7 +1,7 @@
 """Inference-only rewrites of a DETR model that make it faster on a CPU.
 
-- fold_frozen_batchnorm: the backbone's frozen BatchNorm layers become the bias and scale of
-  the convolution before them (same function, one pass over memory less per layer).
+- fold_frozen_batchnorm: the backbone's frozen (or eval-mode) BatchNorm layers become the bias
+  and scale of the convolution before them (same function, one pass over memory less per layer).
 - backbone_to_bfloat16: the ResNet body runs in bfloat16 (fast on CPUs with AMX or AVX-512
   BF16); its output is cast back, so the transformer, heads and post-processing stay float32.
 
@@ -39,7 +39,10 @@ def cpu_has_fast_bfloat16() -> bool:
 
 @torch.no_grad()
 def fold_frozen_batchnorm(model: nn.Module) -> int:
-    """Return how many FrozenBatchNorm2d layers were folded into the conv before them (in place).
+    """Return how many BatchNorm layers were folded into the conv before them (in place).
+
+    Frozen BatchNorms (official models) always; trainable nn.BatchNorm2d (the tiny preset's
+    backbone) only in eval mode, where it is the same fixed affine map.
 
     A BatchNorm is folded when its parent holds it as `bnN` beside `convN` (torchvision ResNet
     blocks and stem) or as item 1 after a Conv2d at item 0 (the `downsample` branch).
@@ -47,7 +50,7 @@ def fold_frozen_batchnorm(model: nn.Module) -> int:
     folded = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if not isinstance(child, FrozenBatchNorm2d):
+            if not _foldable(child):
                 continue
             conv = _conv_before(parent, name)
             if conv is None:
@@ -57,6 +60,19 @@ def fold_frozen_batchnorm(model: nn.Module) -> int:
             folded += 1
     log.debug("folded %d frozen BatchNorm layers", folded)
     return folded
+
+
+def _foldable(module: nn.Module) -> bool:
+    """Return True for a frozen BatchNorm, or a trainable one in eval mode with its statistics."""
+    if isinstance(module, FrozenBatchNorm2d):
+        return True
+    return (
+        isinstance(module, nn.BatchNorm2d)
+        and not module.training
+        and module.affine
+        and module.running_mean is not None
+        and module.running_var is not None
+    )
 
 
 def _conv_before(parent: nn.Module, bn_name: str) -> nn.Conv2d | None:
@@ -70,7 +86,7 @@ def _conv_before(parent: nn.Module, bn_name: str) -> nn.Conv2d | None:
     return conv if isinstance(conv, nn.Conv2d) else None
 
 
-def _fold_into(conv: nn.Conv2d, bn: FrozenBatchNorm2d) -> None:
+def _fold_into(conv: nn.Conv2d, bn: FrozenBatchNorm2d | nn.BatchNorm2d) -> None:
     """Give `conv` the scale and shift of `bn`, so conv alone computes bn(conv(x))."""
     scale = bn.weight * (bn.running_var + bn.eps).rsqrt()  # (C_out,)
     shift = bn.bias - bn.running_mean * scale

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,10 +21,13 @@ from PIL import Image
 from torch import nn
 from torchvision.ops import batched_nms
 
+from detr_model import exported_model
+from detr_model.accuracy_guard import DEFAULT_MAX_PX, compare_detections
 from detr_model.checkpoint import Checkpoint, load_checkpoint
 from detr_model.coco_classes import NO_CLASS_NAME as PLACEHOLDER
 from detr_model.devices import pick_device
 from detr_model.download import CancelCallback, ProgressCallback, resolve_model
+from detr_model.exported_model import ExportedModel, export_onnx
 from detr_model.image_input import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -33,17 +37,22 @@ from detr_model.image_input import (
 )
 from detr_model.inference_speedups import (
     backbone_to_bfloat16,
-    cpu_has_fast_bfloat16,
     fold_frozen_batchnorm,
 )
 from detr_model.input_size import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE
 from detr_model.nested import NestedTensor, nested_tensor_from_tensor_list
 from detr_model.postprocess import PostProcess
+from detr_model.precision import (
+    PRECISIONS,
+    RUNTIME_BACKENDS,
+    resolve_precision,
+    torch_precision,
+)
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16")
 _CHUNK_BATCHES = 8  # images are decoded and sorted by shape this many batches at a time
+_CALIBRATION_IMAGES = 4  # int8: images observed before the backbone is quantized
 
 
 @dataclass(frozen=True)
@@ -63,10 +72,15 @@ class Predictor:
     """Runs a DETR model on images and returns Detections (numpy, no torch needed to read).
 
     precision: "fp32"; "bf16" (bfloat16 autocast on CUDA; a bfloat16 ResNet body on the CPU,
-    float32 transformer and heads); "auto" = bf16 on CUDA and on CPUs with AMX/AVX-512 BF16,
-    fp32 elsewhere. For inference the frozen BatchNorms are folded into the convolutions and
-    the model uses channels_last; unless copy_model is False this happens on a copy, so the
-    model passed in is left as it was.
+    float32 transformer and heads); CPU only: "int8" (ResNet body quantized, calibrated on the
+    first images predicted), "onnxruntime" and "openvino" (the model exported to ONNX once,
+    cached, and run by that package; OpenVINO runs bfloat16 on AMX/AVX-512-BF16 CPUs).
+    "auto" = bf16 on CUDA; on the CPU OpenVINO when it is installed, checked on the first
+    batch against float32 (detections within 2 px, same classes; else it falls back), then
+    bf16 on CPUs with AMX/AVX-512 BF16, fp32 elsewhere. A back-end whose package is missing or
+    whose export fails falls back the same way and logs why. For inference the BatchNorms
+    are folded into the convolutions and the model uses channels_last; unless copy_model is
+    False this happens on a copy, so the model passed in is left as it was.
     """
 
     def __init__(
@@ -90,9 +104,14 @@ class Predictor:
         self.min_size = min_size
         self.max_size = max_size
         self.batch_size = batch_size
-        self.precision = _resolve_precision(precision, self.device)
+        self.precision = resolve_precision(precision, self.device)
         self.config = getattr(model, "config", None)
         self.checkpoint: Checkpoint | None = None  # metadata when built by from_checkpoint
+        # "auto" keeps the float32 model until its back-end passed the first-batch check.
+        self._guarded = precision == "auto" and self.precision in RUNTIME_BACKENDS
+        self._export_pending = False  # a runtime back-end starts on the first batch
+        self._reference: nn.Module | None = None
+        self._calibrating = False  # int8: the body observes images until it is quantized
         self.model = self._inference_model(model, copy_model)
         # (pixels / 255 - mean) / std  ==  pixels * scale + shift
         mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
@@ -163,6 +182,8 @@ class Predictor:
                 im if isinstance(im, PreparedImage) else self.prepare(im)
                 for im in images[start : start + chunk]
             ]
+            if self._calibrating:
+                self._calibrate_int8(prepared[:_CALIBRATION_IMAGES])
             # Similar shapes together: less padding per batch.
             order = sorted(range(len(prepared)), key=lambda i: _shape_key(prepared[i]))
             for b in range(0, len(order), self.batch_size):
@@ -178,14 +199,33 @@ class Predictor:
         """Return the Detections of one batch of prepared images."""
         # Pad as uint8 on the CPU, send once, normalise on the device, zero the padding again.
         # (Pinning the batch first made the CUDA path slower on the measured H100 VM.)
+        if self._export_pending:
+            self._start_runtime()
+        samples = self._samples(batch)
+        found = self._detect(self.model, samples, batch, score_threshold)
+        if self._guarded:
+            found = self._check_backend(samples, batch, found, score_threshold)
+        return found
+
+    def _samples(self, batch: list[PreparedImage]) -> NestedTensor:
+        """Return the batch padded, on the device, normalised, with its padding mask."""
         padded = nested_tensor_from_tensor_list([p.pixels for p in batch])
         pixels = padded.tensors.to(self.device)
         mask = padded.mask.to(self.device)
-        sizes = torch.tensor([p.original_size for p in batch], device=self.device)
         images = torch.addcmul(self._shift, pixels.float(), self._scale)  # (B, 3, H, W)
-        samples = NestedTensor(images.masked_fill(mask[:, None], 0.0), mask)
+        return NestedTensor(images.masked_fill(mask[:, None], 0.0), mask)
+
+    def _detect(
+        self,
+        model: Any,
+        samples: NestedTensor,
+        batch: list[PreparedImage],
+        score_threshold: float,
+    ) -> list[Detections]:
+        """Return the Detections of `model` on one prepared batch."""
+        sizes = torch.tensor([p.original_size for p in batch], device=self.device)
         with torch.inference_mode(), self._autocast():
-            out = self.model(samples)
+            out = model(samples)
         outputs = {
             "pred_logits": out["pred_logits"].float(),
             "pred_boxes": out["pred_boxes"].float(),
@@ -237,7 +277,7 @@ class Predictor:
             enabled=on_cuda,
         )
 
-    def _inference_model(self, model: nn.Module, copy_model: bool) -> nn.Module:
+    def _inference_model(self, model: nn.Module, copy_model: bool) -> Any:
         """Return the model rewritten for fast inference on this device, in eval mode."""
         if copy_model:
             model = copy.deepcopy(model)
@@ -245,11 +285,85 @@ class Predictor:
         for param in model.parameters():
             param.requires_grad_(False)
         fold_frozen_batchnorm(model)
+        if self.precision in RUNTIME_BACKENDS:
+            if exported_model.runtime_available(self.precision):
+                # Exported on the first batch, not here: building a Predictor stays cheap.
+                self._export_pending = True
+                return model.to(memory_format=torch.channels_last)
+            log.warning("%s is not installed: using torch", self.precision)
+            self.precision = torch_precision(self.device)
+            self._guarded = False
+        if self.precision == "int8":
+            from detr_model.int8 import prepare_int8_backbone
+
+            self._calibrating = True
+            return prepare_int8_backbone(model, torch.zeros(1, 3, 64, 64))
         if self.device.type in ("cpu", "cuda"):
             model = model.to(memory_format=torch.channels_last)
         if self.device.type == "cpu" and self.precision == "bf16":
             backbone_to_bfloat16(model)
         return model.to(self.device)
+
+    def _start_runtime(self) -> None:
+        """Export the float32 model and open it in its runtime; on failure fall back, logged."""
+        self._export_pending = False
+        torch_model = self.model
+        try:
+            exported = ExportedModel(export_onnx(torch_model), self.precision)
+        except Exception as exc:  # an optional back-end never stops inference
+            log.warning("cannot run the model with %s (%s): using torch", self.precision, exc)
+            self._guarded = False
+            self.precision = torch_precision(self.device)
+            if self.precision == "bf16":
+                backbone_to_bfloat16(torch_model)
+            return
+        log.info("model runs on %s (%s)", self.precision, exported.precision)
+        if self._guarded:
+            self._reference = torch_model  # until the first batch is checked
+        self.model = exported
+
+    def _check_backend(
+        self,
+        samples: NestedTensor,
+        batch: list[PreparedImage],
+        found: list[Detections],
+        score_threshold: float,
+    ) -> list[Detections]:
+        """Return the first batch's Detections, having checked the back-end against float32.
+
+        When a detection moved more than 2 px (in the model's input pixels) or changed class,
+        the Predictor falls back to torch for good and returns float32's detections.
+        """
+        reference_model, self._reference, self._guarded = self._reference, None, False
+        threshold = min(score_threshold, 0.5)
+        ref = self._detect(reference_model, samples, batch, threshold)
+        got = self._detect(self.model, samples, batch, threshold)
+        shrink = [max(1.0, max(p.original_size) / max(p.pixels.shape[-2:])) for p in batch]
+        report = compare_detections(ref, got, max_px=[DEFAULT_MAX_PX * k for k in shrink])
+        if report.ok:
+            log.info(
+                "%s agrees with float32 (%d detections checked)", self.precision, report.compared
+            )
+            return found
+        log.warning(
+            "%s moved %d of %d detections from float32's on the first batch: using torch",
+            self.precision,
+            report.unmatched,
+            report.compared,
+        )
+        self.precision = torch_precision(self.device)
+        if self.precision == "bf16":
+            backbone_to_bfloat16(reference_model)
+        self.model = reference_model
+        return self._detect(self.model, samples, batch, score_threshold)
+
+    def _calibrate_int8(self, images: list[PreparedImage]) -> None:
+        """Observe a few images with the float32 body, then quantize it to int8."""
+        from detr_model.int8 import calibrate, convert_int8_backbone
+
+        calibrate(self.model, [self._samples([p]) for p in images])
+        convert_int8_backbone(self.model)
+        self._calibrating = False
 
 
 def _clip_to_image(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -264,17 +378,6 @@ def _shape_key(image: PreparedImage) -> tuple[float, int]:
     """Return a sort key that puts images of similar aspect ratio and size together."""
     h, w = image.pixels.shape[-2:]
     return (w / h, h * w)
-
-
-def _resolve_precision(precision: str, device: torch.device) -> str:
-    """Return "fp32" or "bf16" for the requested precision on `device`."""
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16"
-    if device.type == "cpu" and cpu_has_fast_bfloat16():
-        return "bf16"
-    return "fp32"
 
 
 def _drop_duplicates(det: Detections, iou: float) -> Detections:

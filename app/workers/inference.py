@@ -41,7 +41,7 @@ class ModelSpec:
 
     path: str
     device: str = "auto"
-    batch_size: int = 0  # 0: pick (1 on the CPU, 4 on a GPU)
+    batch_size: int = 0  # 0: pick (on the CPU by input size, 1 to 8; 4 on a GPU)
     min_size: int | None = None  # None: as the checkpoint was evaluated in training (else 800)
     max_size: int | None = None  # None: the checkpoint's (else 1333)
 
@@ -54,7 +54,7 @@ class InferenceJob:
     score_floor: float = DEFAULT_SCORE_FLOOR
     duplicate_iou: float | None = DUPLICATE_IOU  # None: every query, as the model gives them
     decode_threads: int = 2
-    lookahead: int = 4  # images decoded ahead of the model at most
+    lookahead: int = 4  # images decoded ahead of the model at most (at least 3 batches)
 
 
 @dataclass(frozen=True)
@@ -169,9 +169,17 @@ class InferenceWorker(QObject):
         self.finished.emit(self._done, self.cancel.is_set())
 
     def _run(self, job: InferenceJob) -> None:
+        """Decode ahead on the pool while the model runs; batch decoded images of similar size.
+
+        The oldest image waits for nobody: a batch is that image plus the already decoded
+        images closest to it in shape (less padding, which also changes DETR's outputs less),
+        so the model gets work as soon as one image is ready and results may come out of
+        list order.
+        """
         predictor = self._predictor
         total = len(job.images)
         batch_size = max(1, int(getattr(predictor, "batch_size", 1)))
+        window = max(job.lookahead, 3 * batch_size)  # decoded or decoding, not yet run
         pending: deque[tuple[str, str, Future]] = deque()
         queue = iter(job.images)
         with ThreadPoolExecutor(
@@ -179,7 +187,7 @@ class InferenceWorker(QObject):
         ) as pool:
 
             def top_up() -> None:
-                while len(pending) < max(job.lookahead, batch_size) and not self.cancel.is_set():
+                while len(pending) < window and not self.cancel.is_set():
                     item = next(queue, None)
                     if item is None:
                         return
@@ -189,16 +197,15 @@ class InferenceWorker(QObject):
             top_up()
             while pending and not self.cancel.is_set():
                 batch: list[tuple[str, Any]] = []
-                while pending and len(batch) < batch_size and not self.cancel.is_set():
-                    key, path, future = pending.popleft()
-                    top_up()
+                for key, path, future in _next_batch(pending, batch_size):
                     try:
                         batch.append((key, future.result()))
                     except Exception as exc:  # a broken image is skipped, the run goes on
                         self._done += 1
                         self.image_failed.emit(key, _describe_image_error(path, exc))
                         self.progress.emit(self._done, total, f"skipped {key}")
-                if not batch:
+                top_up()  # decode the next images while the model runs on this batch
+                if not batch or self.cancel.is_set():
                     continue
                 found = predictor.predict(
                     [p for _, p in batch],
@@ -211,6 +218,38 @@ class InferenceWorker(QObject):
                     self.progress.emit(self._done, total, key)
             for _, _, future in pending:
                 future.cancel()
+
+
+def _next_batch(
+    pending: deque[tuple[str, str, Future]], size: int
+) -> list[tuple[str, str, Future]]:
+    """Return (and take out of `pending`) the oldest image and the decoded ones nearest its shape.
+
+    Waits for the oldest image only; images still decoding are left for a later batch.
+    """
+    head = pending.popleft()
+    try:
+        head_shape = _shape(head[2].result())
+    except Exception:  # a broken image goes alone; the caller reports it
+        return [head]
+    ready = [item for item in pending if item[2].done() and item[2].exception() is None]
+    ready.sort(key=lambda item: _shape_distance(head_shape, _shape(item[2].result())))
+    chosen = ready[: size - 1]
+    for item in chosen:
+        pending.remove(item)
+    return [head, *chosen]
+
+
+def _shape(prepared: Any) -> tuple[int, int]:
+    """Return the (height, width) the model sees for a prepared image."""
+    height, width = prepared.pixels.shape[-2:]
+    return int(height), int(width)
+
+
+def _shape_distance(a: tuple[int, int], b: tuple[int, int]) -> float:
+    """Return how much padding two images would add to each other in one batch (0 = none)."""
+    height, width = max(a[0], b[0]), max(a[1], b[1])
+    return (2 * height * width - a[0] * a[1] - b[0] * b[1]) / (height * width)
 
 
 def lower_thread_priority() -> None:
@@ -255,16 +294,25 @@ def _load_predictor(spec: ModelSpec) -> Any:
     from detr_model.predictor import Predictor
 
     device = pick_device(spec.device)
-    batch = spec.batch_size or (1 if device.type == "cpu" else 4)
     predictor = Predictor.from_checkpoint(
         spec.path,
         device=device,
-        batch_size=batch,
+        batch_size=spec.batch_size or 4,
         min_size=spec.min_size,
         max_size=spec.max_size,
     )
+    if not spec.batch_size and device.type == "cpu":
+        predictor.batch_size = cpu_batch_size(predictor.min_size)
     log.info("loaded %s on %s in %.1f s", spec.path, device, time.perf_counter() - started)
     return predictor
+
+
+def cpu_batch_size(min_size: int) -> int:
+    """Return the CPU batch for a model input size: about two paper-size (800 x 1066) images
+    of pixels, 1 to 8 images. On 2 cores the demo model (160 px) runs 2-3x more images per
+    second at batch 8 than at 1 (bench/gui_latency.py --demo); R50 at 800 gets 2."""
+    paper_pixels = 800 * 1066
+    return max(1, min(8, round(2 * paper_pixels / (min_size * min_size * 4 / 3))))
 
 
 def _describe_load_error(path: str, exc: BaseException) -> str:

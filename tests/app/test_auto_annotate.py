@@ -110,6 +110,7 @@ def test_results_stay_out_of_the_undo_history(qtbot, window, folder, checkpoint)
 def test_cancel_stops_early_and_keeps_the_results_so_far(qtbot, window, folder, checkpoint):
     auto = prepare(qtbot, window, folder, checkpoint)
     auto.predictor_factory = slow_factory(0.3)
+    auto.spec_options["batch_size"] = 1  # cancel lands between images, not after one batch
     status = window.auto_ui.run_status
     shown = []
     auto.progress_changed.connect(lambda p: shown.append((status.isVisible(), status.label.text())))
@@ -281,6 +282,7 @@ def test_switching_models_frees_the_previous_one(qtbot, window, folder, checkpoi
 def test_closing_the_window_during_a_run_cancels_waits_and_saves(qtbot, window, folder, checkpoint):
     auto = prepare(qtbot, window, folder, checkpoint)
     auto.predictor_factory = slow_factory(0.3)
+    auto.spec_options["batch_size"] = 1  # cancel lands between images, not after one batch
     assert auto.run_unreviewed()
     qtbot.waitUntil(lambda: auto.progress().done >= 1, timeout=RUN_TIMEOUT_MS)
     thread = auto._thread

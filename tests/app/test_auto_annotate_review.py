@@ -176,15 +176,15 @@ def test_the_worker_decodes_ahead_skips_missing_files_and_batches(qtbot, tmp_pat
     assert worker.loaded_spec() is None
 
 
-def test_a_cancelled_worker_stops_between_images(qtbot, tmp_path, tiny):
-    names = write_noise_images(tmp_path / "imgs", count=4)
+def test_a_cancelled_worker_stops_after_the_batch_in_progress(qtbot, tmp_path, tiny):
+    names = write_noise_images(tmp_path / "imgs", count=6)
     worker = InferenceWorker()
     rec = Recorder(worker)
-    worker.load(ModelSpec(str(tiny), "cpu", **SMALL))
+    worker.load(ModelSpec(str(tiny), "cpu", batch_size=2, **SMALL))
     worker.result.connect(lambda *_: worker.cancel.set())
     worker.run(InferenceJob(tuple((n, str(tmp_path / "imgs" / n)) for n in names)))
-    assert len(rec.of("result")) == 1
-    assert rec.of("finished") == [(1, True)]
+    assert len(rec.of("result")) == 2  # the batch's second image was done too: kept
+    assert rec.of("finished") == [(2, True)]
 
 
 def test_the_proposals_panel_counts_what_the_slider_shows(qtbot, window, image_folder):
@@ -223,8 +223,41 @@ def test_a_model_error_mid_run_is_reported_and_keeps_what_was_done(qtbot, tmp_pa
 
     worker = InferenceWorker(factory)
     rec = Recorder(worker)
-    worker.load(ModelSpec(str(tiny), "cpu", **SMALL))
+    worker.load(ModelSpec(str(tiny), "cpu", batch_size=1, **SMALL))  # the 2nd image fails
     worker.run(InferenceJob(tuple((n, str(tmp_path / "imgs" / n)) for n in names)))
     assert [k for k, _ in rec.of("result")] == ["img0.png"]
     assert rec.of("failed") == [("tiny.pth: CUDA out of memory",)]
     assert rec.of("finished") == [(1, False)]
+
+
+def test_a_batch_is_the_oldest_image_and_the_decoded_ones_nearest_its_shape() -> None:
+    from collections import deque
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    import torch
+
+    from app.workers.inference import _next_batch, cpu_batch_size
+
+    def decoded(height: int, width: int | None = None) -> Future:
+        future: Future = Future()
+        if width is not None:
+            future.set_result(SimpleNamespace(pixels=torch.zeros(3, height, width)))
+        return future  # without a width: still decoding
+
+    pending = deque(
+        (f"img{i}", f"/x/img{i}.jpg", future)
+        for i, future in enumerate(
+            [
+                decoded(160, 200),
+                decoded(200, 160),
+                decoded(160, 210),
+                decoded(160),
+                decoded(160, 190),
+            ]
+        )
+    )
+    batch = _next_batch(pending, 3)
+    assert [key for key, _, _ in batch] == ["img0", "img2", "img4"]  # landscape with landscape
+    assert [key for key, _, _ in pending] == ["img1", "img3"]  # the portrait one and the busy one
+    assert cpu_batch_size(160) == 8 and cpu_batch_size(800) == 2  # small inputs batch more
