@@ -49,7 +49,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if tmp_name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-    _fsync_folder(folder)
+    fsync_folder(folder)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
@@ -57,8 +57,8 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
     atomic_write_bytes(path, text.encode(encoding))
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable where the OS allows it (POSIX); ignore otherwise."""
+def fsync_folder(folder: str | os.PathLike) -> None:
+    """Make a rename in `folder` durable where the OS allows it (POSIX); ignore otherwise."""
     if os.name != "posix":
         return
     try:

@@ -306,7 +306,7 @@ class ImageListPanel(QWidget):
             self.counts.setText("No folder open")
             return
         counts = project.status_counts()
-        boxes = sum(len(rec.boxes) for rec in project.images)
+        boxes = sum(project.box_counts().values())  # kept by the store: no walk over every box
         self.counts.setText(
             f"{len(project.images)} images · {counts[ImageStatus.REVIEWED]} reviewed · "
             f"{counts[ImageStatus.PROPOSED]} proposed · {counts[ImageStatus.UNLABELED]} unlabeled"

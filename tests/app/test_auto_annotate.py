@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -280,13 +279,15 @@ def test_closing_the_window_during_a_run_cancels_waits_and_saves(qtbot, window, 
     assert auto.run_unreviewed()
     qtbot.waitUntil(lambda: auto.progress().done >= 1, timeout=RUN_TIMEOUT_MS)
     thread = auto._thread
+    project = window.session.project
     window.close()
     assert not thread.isRunning()
     assert auto._thread is None and not auto.is_running()
-    saved = json.loads(store.project_file_for(folder.resolve()).read_text())
-    in_file = [img for img in saved["images"] if img.get("proposals")]
-    in_memory = [r for r in window.session.project.images if r.proposals]
-    assert 1 <= len(in_file) == len(in_memory) < 5
+    assert window.session.project is None  # closing the window closed the project
+    saved = store.load_project(store.project_file_for(folder.resolve()))
+    in_file = [rec.path for rec in saved.images if rec.proposals]
+    in_memory = [r.path for r in project.images if r.proposals]
+    assert 1 <= len(in_file) < 5 and in_file == in_memory
 
 
 def test_the_window_starts_without_importing_torch(tmp_path):
