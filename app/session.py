@@ -2,10 +2,8 @@
 
 Every edit goes through `push()` (an undoable command from app.annotations.commands); the
 session turns each command's change description into fine-grained signals and hands it to the
-open `ProjectDocument` (app.annotations.document), whose store makes it durable within
-milliseconds on its own thread. Model results, sizes learned by the decoder and settings are
-handed over once per event-loop pass, so a batch of results is one transaction. Widgets read
-the project and call the session; they never change the project themselves.
+open `ProjectDocument`, whose store makes it durable within milliseconds (app/session_saver.py).
+Widgets read the project and call the session; they never change the project themselves.
 """
 
 from __future__ import annotations
@@ -49,7 +47,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CATEGORY = "object"
 LAST_IMAGE_KEY = "last_image"  # project.meta: the image shown when the project was left
-__all__ = ["CloseResult", "RecoverQuestion", "SaveError", "Session"]
 
 
 class Session(QObject):
@@ -191,13 +188,11 @@ class Session(QObject):
         cmd = MergeImport(result)
         if self.push(cmd) is None:
             return result.report.summary()
-        lines = [result.report.summary()]
-        lines.append(
-            f"Added {cmd.added_boxes} boxes ({cmd.duplicate_boxes} already there), "
-            f"{cmd.added_images} new images, {cmd.added_categories} new classes."
-        )
         self.message.emit(f"Imported {Path(path).name}: {cmd.added_boxes} boxes")
-        return "\n".join(lines)
+        return (
+            f"{result.report.summary()}\nAdded {cmd.added_boxes} boxes ({cmd.duplicate_boxes} "
+            f"already there), {cmd.added_images} new images, {cmd.added_categories} new classes."
+        )
 
     def export_coco(self, path: str | Path, *, only_reviewed: bool = False) -> ExportSummary:
         """Write the project as a COCO file (atomically); return what was written."""
@@ -242,9 +237,7 @@ class Session(QObject):
 
     def record_model_version(self, key: str, path: str, created_at: str, info: dict) -> None:
         """Remember a fine-tuned model and its metrics in the project database."""
-        if self.document is not None:
-            self.document.record_model_version(key, path, created_at, info)
-            self.saver.watch()
+        self.saver.record_model_version(key, path, created_at, info)
 
     # ----- editing -------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ class SessionSaver(QObject):
         self._hand_over = QTimer(self)
         self._hand_over.setSingleShot(True)
         self._hand_over.setInterval(0)
-        self._hand_over.timeout.connect(self.record_deferred)
+        self._hand_over.timeout.connect(self._hand_over_deferred)
         self._poll = QTimer(self)
         self._poll.setInterval(POLL_MS)
         self._poll.timeout.connect(self.check)
@@ -80,6 +80,11 @@ class SessionSaver(QObject):
         if changed is not None and document is not None and document.record(changed):
             self.watch()
 
+    def _hand_over_deferred(self) -> None:
+        self.record_deferred()
+        # The store keeps the counts the panels show: they changed only now for these.
+        self.session.counts_changed.emit()
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Hold hand-overs while inside; everything changed is then one transaction."""
@@ -90,6 +95,13 @@ class SessionSaver(QObject):
             self._batch_depth -= 1
             if not self._batch_depth:
                 self.record_deferred()
+
+    def record_model_version(self, key: str, path: str, created_at: str, info: dict) -> None:
+        """Hand a model version (file, metrics) to the open project's database."""
+        document = self.session.document
+        if document is not None:
+            document.record_model_version(key, path, created_at, info)
+            self.watch()
 
     def watch(self) -> None:
         """Start asking the store until the changes are on disk."""

@@ -26,7 +26,7 @@ from app.annotations.db_rows import (
     proposals_from_rows,
 )
 from app.annotations.db_schema import connect
-from app.annotations.gcpause import paused_gc
+from app.annotations.gcpause import freeze_survivors, paused_gc
 from app.annotations.model import LOADER_KEY, ImageRecord
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class BoxLoader:
                 with paused_gc():  # a million new objects make the collector rescan the heap
                     self._read_all(conn, "boxes", BOX_COLUMNS, boxes_from_rows)
                     self._read_all(conn, "proposals", PROPOSAL_COLUMNS, proposals_from_rows)
+                    freeze_survivors()  # or the collector walks them all once it runs again
                 if check and not self._stop.is_set():
                     problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
                     if problems != ["ok"]:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.annotations import db_rows
+from app.annotations.db_file import project_root_for
 from app.annotations.db_schema import connect
 from app.annotations.model import Category, ImageRecord, Project
-from app.annotations.project_store import project_root_for
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.annotations import legacy_json, store
+from app.annotations.db_file import read_database
 from app.annotations.db_salvage import salvage
 from app.annotations.db_schema import SchemaError
 from app.annotations.images import is_image_name
 from app.annotations.model import Project
 from app.annotations.project_lock import ProjectLockedError
-from app.annotations.project_store import ProjectStore, StoreStatus, read_database
+from app.annotations.project_store import ProjectStore, StoreStatus
 from app.annotations.undo import Changed
 
 NOTHING = Changed()  # a change set naming no image: settings and lists are compared anyway

@@ -210,6 +210,9 @@ class Project:
     stored_box_counts: Callable[[], dict[int, int] | None] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    stored_status_counts: Callable[[], dict[ImageStatus, int] | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -341,6 +344,9 @@ class Project:
 
     def status_counts(self) -> dict[ImageStatus, int]:
         """Return the number of images in each status."""
+        stored = self.stored_status_counts() if self.stored_status_counts is not None else None
+        if stored is not None:
+            return stored
         counts = dict.fromkeys(ImageStatus, 0)
         for rec in self.images:
             counts[rec.status] += 1

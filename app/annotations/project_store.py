@@ -10,25 +10,21 @@ milliseconds. No command knows SQL: they describe what they changed, as they alw
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sqlite3
-import tempfile
 import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from app.annotations import db_rows
-from app.annotations.atomic import fsync_folder
+from app.annotations.db_file import meta_texts, read_database, write_database
 from app.annotations.db_loader import BoxLoader
-from app.annotations.db_rows import FORMAT_NAME, image_state, meta_text
-from app.annotations.db_schema import check_schema, connect, create_schema
-from app.annotations.images import PROJECT_DIR_NAME
-from app.annotations.model import Project
+from app.annotations.db_rows import image_state, meta_text
+from app.annotations.db_schema import connect
+from app.annotations.model import ImageStatus, Project
 from app.annotations.project_lock import ProjectLock
 from app.annotations.store_writer import ChangeSet, StoreWriter
 from app.annotations.undo import Changed
@@ -37,7 +33,6 @@ NOTHING = Changed()  # a change set naming no image: settings and lists are comp
 
 log = logging.getLogger(__name__)
 
-TEMP_SUFFIX = ".tmp"
 _open: weakref.WeakSet[ProjectStore] = weakref.WeakSet()
 _COUNTS_OF = "SELECT category_id, count(*) FROM boxes WHERE image_id = ? GROUP BY category_id"
 
@@ -53,156 +48,9 @@ class StoreStatus:
     last_seq: int
 
 
-def project_root_for(database: Path, values: dict) -> Path:
-    """Return the image folder of a database: the folder around `.detr-studio`, else stored."""
-    if database.parent.name == PROJECT_DIR_NAME:
-        return database.parent.parent  # beside the images: the folder may have moved
-    stored = values.get("root")
-    return Path(stored) if isinstance(stored, str) and stored else database.parent
-
-
 def open_stores() -> list[ProjectStore]:
     """Return the stores of this process not closed yet (tests close what they left open)."""
     return [s for s in list(_open) if s.writer.running]
-
-
-# ----- whole databases -------------------------------------------------------------------------
-
-
-def write_database(path: Path, project: Project, values: dict | None = None) -> dict[str, int]:
-    """Write a whole project into a new database file atomically; return {path: image id}.
-
-    Built under a temp name in the same folder, flushed, then renamed over `path`: a crash
-    leaves the old file (or none) and a temp file that the next open removes.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        conn = connect(tmp)
-        try:
-            create_schema(conn)
-            ids = _insert_everything(conn, project, values or {})
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()  # the last connection removes the journal files
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        for suffix in ("-wal", "-shm"):  # a journal of the file being replaced must go with it
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(f"{path}{suffix}")
-        os.replace(tmp, path)
-    except BaseException:
-        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-        raise
-    fsync_folder(path.parent)
-    return ids
-
-
-def _insert_everything(conn: sqlite3.Connection, project: Project, values: dict) -> dict[str, int]:
-    ids = {rec.path: k for k, rec in enumerate(project.images, start=1)}
-    conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO images (id, ord, path, width, height, status) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            (k, k, rec.path, db_rows.valid_side(rec.width), db_rows.valid_side(rec.height),
-             rec.status.value)
-            for k, rec in enumerate(project.images, start=1)
-        ),
-    )  # fmt: skip
-    refused = db_rows.insert_boxes(conn, ((ids[r.path], r.boxes) for r in project.images))
-    refused += db_rows.insert_proposals(conn, ((ids[r.path], r.proposals) for r in project.images))
-    if refused:
-        log.error("%d boxes or proposals with impossible values were not stored", refused)
-    db_rows.write_categories(conn, [(c.id, c.name, c.color) for c in project.categories])
-    db_rows.write_project_values(
-        conn,
-        {
-            "format": FORMAT_NAME,
-            "root": os.path.abspath(project.root),
-            "next_category_id": project.next_category_id,
-            "generation": 1,
-            **values,
-        },
-    )
-    db_rows.write_meta(conn, _meta_texts(project.meta))
-    conn.execute("COMMIT")
-    return ids
-
-
-def _meta_texts(meta: dict) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for key, value in meta.items():
-        try:
-            out[str(key)] = meta_text(value)
-        except ValueError as exc:
-            log.error("project setting %r not stored: %s", key, exc)
-    return out
-
-
-class DatabaseRead(NamedTuple):
-    """A project read from its database, with what the store needs to go on writing it."""
-
-    project: Project
-    ids: dict[str, int]  # image path -> row id
-    loader: BoxLoader | None  # fills the records lazily (None: read whole)
-    box_counts: Counter  # boxes per category id
-    values: dict  # the `project` table: format, root, generation, where it came from
-
-
-def read_database(path: Path, *, lazy: bool = True, read_only: bool = False) -> DatabaseRead:
-    """Return the project in a database file (boxes and proposals read lazily by default).
-
-    Raises sqlite3.DatabaseError when the file is not a database or is damaged, SchemaError
-    (a ValueError) when it is not ours or too new, ValueError for damaged values.
-    """
-    conn = connect(path, read_only=read_only)
-    try:
-        check_schema(conn, upgrade=not read_only)
-        values = db_rows.read_project_values(conn)
-        if values.get("format") != FORMAT_NAME:
-            raise ValueError(f"format is {values.get('format')!r}, expected {FORMAT_NAME!r}")
-        categories = db_rows.read_categories(conn)
-        meta = db_rows.read_meta(conn)
-        counts = Counter(
-            dict(conn.execute("SELECT category_id, count(*) FROM boxes GROUP BY category_id"))
-        )
-        loader = BoxLoader(path) if lazy else None
-        records, ids = db_rows.read_images(conn, loader)
-        if loader is not None:
-            loader.track(ids)
-        else:
-            _fill(conn, records, ids, str(path))
-    finally:
-        conn.close()
-    next_id = values.get("next_category_id", 1)
-    if not (type(next_id) is int and 0 < next_id <= db_rows.MAX_ID + 1):
-        raise ValueError(f"next_category_id {next_id!r} is out of range")
-    project = Project(
-        root=project_root_for(path, values),
-        categories=categories,
-        images=records,
-        next_category_id=next_id,
-        meta=meta,
-    )
-    return DatabaseRead(project, ids, loader, counts, values)
-
-
-def _fill(conn: sqlite3.Connection, records: list, ids: dict[str, int], where: str) -> None:
-    by_id = {ids[rec.path]: rec for rec in records}
-    for table, columns, make, attr in (
-        ("boxes", db_rows.BOX_COLUMNS, db_rows.boxes_from_rows, "boxes"),
-        ("proposals", db_rows.PROPOSAL_COLUMNS, db_rows.proposals_from_rows, "proposals"),
-    ):
-        cursor = conn.execute(f"SELECT image_id, {columns} FROM {table} ORDER BY image_id, ord")
-        for image_id, rows in db_rows.grouped_rows(cursor):
-            rec = by_id.get(image_id)
-            if rec is not None:
-                setattr(rec, attr, make(rows, where))
 
 
 # ----- the open store --------------------------------------------------------------------------
@@ -234,6 +82,9 @@ class ProjectStore:
             box_counts = Counter(b.category_id for rec in project.images for b in rec.boxes)
         self._totals = box_counts
         self._image_counts: dict[str, Counter] = {}  # images changed since open: their counts
+        self._status = {rec.path: rec.status for rec in project.images}  # as last recorded
+        self._status_totals = Counter(self._status.values())
+        project.stored_status_counts = self.status_counts
         self._reader: sqlite3.Connection | None = None
         project.stored_box_counts = self.box_counts
         self._next_id = max(ids.values(), default=0) + 1
@@ -243,7 +94,7 @@ class ProjectStore:
         self._categories = tuple((c.id, c.name, c.color) for c in project.categories)
         self._next_category_id = project.next_category_id
         self._root = os.path.abspath(project.root)
-        self._meta = _meta_texts(project.meta)
+        self._meta = meta_texts(project.meta)
         order = [ids[rec.path] for rec in project.images]
         self.writer = StoreWriter(self.path, order, on_durable=on_durable)
         _open.add(self)
@@ -315,6 +166,7 @@ class ProjectStore:
                 change.images[image_id] = image_state(project.image(path), image_id)
         for state in change.images.values():
             self._count(state.path, state.id, state.boxes)
+            self._count_status(state.path, ImageStatus(state.status))
         categories = tuple((c.id, c.name, c.color) for c in project.categories)
         if categories != self._categories:
             change.categories = self._categories = categories
@@ -343,6 +195,7 @@ class ProjectStore:
         for path in [p for p, i in ids.items() if i not in listed]:
             self._count(path, ids[path], ())
             self._image_counts.pop(path, None)
+            self._count_status(path, None)
             change.removed.add(ids.pop(path))
         change.order = tuple(order)
         self._list = project.images
@@ -358,6 +211,21 @@ class ProjectStore:
         self._totals.subtract(before)
         self._image_counts[path] = after
 
+    def _count_status(self, path: str, status: ImageStatus | None) -> None:
+        old = self._status.pop(path, None)
+        if old is not None:
+            self._status_totals[old] -= 1
+        if status is not None:
+            self._status[path] = status
+            self._status_totals[status] += 1
+
+    def status_counts(self) -> dict[ImageStatus, int] | None:
+        """Return images per status, kept up to date by `record` (None: list changed unseen)."""
+        images = self._project.images
+        if images is not self._list or len(images) != self._list_len:
+            return None
+        return {status: self._status_totals[status] for status in ImageStatus}
+
     def _read(self, sql: str, args: tuple) -> list[tuple]:
         if self._reader is None:
             self._reader = connect(self.path, read_only=True)
@@ -372,7 +240,7 @@ class ProjectStore:
         return {cid: n for cid, n in self._totals.items() if n}
 
     def _record_meta(self, meta: dict, change: ChangeSet) -> None:
-        texts = _meta_texts(meta)
+        texts = meta_texts(meta)
         if texts == self._meta:
             return
         for key, text in texts.items():

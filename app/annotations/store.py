@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from app.annotations.atomic import remove_stale_temp_files
+from app.annotations.db_file import read_database, write_database
 from app.annotations.db_schema import SchemaError
 from app.annotations.images import PROJECT_DIR_NAME, natural_key, scan_folder
 from app.annotations.legacy_json import (
@@ -29,7 +30,6 @@ from app.annotations.legacy_json import (
 )
 from app.annotations.model import ImageRecord, Project
 from app.annotations.project_lock import ProjectLock
-from app.annotations.project_store import read_database, write_database
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +233,13 @@ def add_new_images(project: Project, *, recursive: bool | None = None) -> list[I
     """
     if recursive is None:
         recursive = bool(project.meta.get(RECURSIVE_META_KEY, False))
-    paths = scan_folder(project.root, recursive=recursive)
-    added = project.add_images(ImageRecord(path=p) for p in paths)
-    if added:
-        project.images.sort(key=lambda rec: natural_key(rec.path))
+    # Reopening a 100,000-image folder usually finds nothing new: compare names first, sort
+    # and build records only for what is new.
+    listed = {rec.path for rec in project.images}
+    new = [p for p in scan_folder(project.root, recursive=recursive, sort=False) if p not in listed]
+    if not new:
+        return []
+    new.sort(key=natural_key)
+    added = project.add_images(ImageRecord(path=p) for p in new)
+    project.images.sort(key=lambda rec: natural_key(rec.path))
     return added

@@ -14,6 +14,7 @@ succeeds or is closed. Nothing is dropped without the owner knowing.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -28,7 +29,10 @@ from app.annotations.db_schema import connect
 log = logging.getLogger(__name__)
 
 IDLE_CHECKPOINT_S = 1.0  # checkpoint the journal after this long without a change
-CHECKPOINT_PAGES = 4000  # … once it holds more pages than this (about 16 MB)
+# … and after a commit once the journal is this big, so that hours of edits without a pause
+# (auto-annotate streaming in while the user works) keep the journal, and the next open, small;
+# SQLite then writes the following commits over the journal's start.
+CHECKPOINT_BYTES = 4 * 1024 * 1024
 RETRY_S = (0.25, 0.5, 1.0, 2.0, 5.0)  # waits between attempts after a failed commit
 _DELETE_CHUNK = 500
 
@@ -284,6 +288,8 @@ class StoreWriter:
             self._pos = new_pos
         self._failed = None
         self._succeed(seq)
+        if _size(f"{self.path}-wal") > CHECKPOINT_BYTES:
+            self._idle_checkpoint()  # after reporting durable: the edit does not wait for it
 
     def _transaction(self, conn: sqlite3.Connection, c: ChangeSet) -> dict[int, int] | None:
         pos = self._pos
@@ -384,6 +390,13 @@ class StoreWriter:
             self._checkpoint_error = error
             self._checkpoint_done = self._checkpoint_asked
             self._cond.notify_all()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _reason(exc: BaseException) -> str:

@@ -53,10 +53,18 @@ def _walked_counts(project: Project) -> dict[int, int]:
     return counts
 
 
+def _walked_statuses(project: Project) -> dict[ImageStatus, int]:
+    counts = dict.fromkeys(ImageStatus, 0)
+    for rec in project.images:
+        counts[rec.status] += 1
+    return counts
+
+
 def _push(stack: UndoStack, project_store: ProjectStore, project: Project, cmd) -> None:
     stack.push(cmd, project)
     project_store.record(project, cmd.changed)
     assert project.box_counts() == _walked_counts(project)  # kept by the store, not walked
+    assert project.status_counts() == _walked_statuses(project)
 
 
 def test_every_kind_of_edit_and_its_undo_reaches_the_database(opened) -> None:
@@ -90,6 +98,7 @@ def test_every_kind_of_edit_and_its_undo_reaches_the_database(opened) -> None:
     while stack.can_undo:  # every undo is an edit the database must follow too
         project_store.record(project, stack.undo(project).changed)
         assert project.box_counts() == _walked_counts(project)
+        assert project.status_counts() == _walked_statuses(project)
         assert project_store.flush(10)
         assert _reopen_open(project_store) == project
     assert project.categories[0].name == "cat"
