@@ -166,7 +166,6 @@ class Session(QObject):
         self.active_category_changed.emit(first)
         self.counts_changed.emit()
         self.undo_changed.emit()
-        self.saver.emit_dirty()
         if project is not None and project.images:
             last = project.meta.get(LAST_IMAGE_KEY)
             start = last if isinstance(last, str) and project.has_image(last) else None

@@ -57,6 +57,9 @@ class SessionSaver(QObject):
         self._poll.setInterval(POLL_MS)
         self._deferred = None
         self._reported = None
+        if self._was_dirty:  # the title forgets the previous project's trouble
+            self._was_dirty = False
+            self.session.dirty_changed.emit(False)
 
     # ----- handing changes over ------------------------------------------------------------
 

@@ -77,11 +77,17 @@ def _insert_everything(conn: sqlite3.Connection, project: Project, values: dict)
     conn.executemany(
         "INSERT INTO images (id, ord, path, width, height, status) VALUES (?, ?, ?, ?, ?, ?)",
         (
-            (k, k, rec.path, db_rows.valid_side(rec.width), db_rows.valid_side(rec.height),
-             rec.status.value)
+            (
+                k,
+                k,
+                rec.path,
+                db_rows.valid_side(rec.width),
+                db_rows.valid_side(rec.height),
+                rec.status.value,
+            )
             for k, rec in enumerate(project.images, start=1)
         ),
-    )  # fmt: skip
+    )
     refused = db_rows.insert_boxes(conn, ((ids[r.path], r.boxes) for r in project.images))
     refused += db_rows.insert_proposals(conn, ((ids[r.path], r.proposals) for r in project.images))
     if refused:

@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from app.annotations.model import LOADER_KEY, Box, Category, ImageRecord, ImageStatus, Proposal
@@ -234,7 +234,9 @@ def read_categories(conn: sqlite3.Connection) -> list[Category]:
     return out
 
 
-def read_images(conn: sqlite3.Connection, loader: object | None) -> tuple[list[ImageRecord], dict]:
+def read_images(
+    conn: sqlite3.Connection, loader: Callable[[ImageRecord], None] | None
+) -> tuple[list[ImageRecord], dict[str, int]]:
     """Return the image records in list order and {path: image id}.
 
     With a loader, records are made without their boxes and proposals (see ImageRecord's

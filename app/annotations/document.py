@@ -102,9 +102,12 @@ class ProjectDocument:
 
     @classmethod
     def open_folder(
-        cls, folder: str | os.PathLike, *, ask: RecoverQuestion | None = None,
+        cls,
+        folder: str | os.PathLike,
+        *,
+        ask: RecoverQuestion | None = None,
         on_durable: Durable | None = None,
-    ) -> ProjectDocument:  # fmt: skip
+    ) -> ProjectDocument:
         """Open the project of an image folder (made or imported when there is none).
 
         Raises FileNotFoundError, ProjectLockedError (open in another window), ProjectFileError
@@ -117,9 +120,12 @@ class ProjectDocument:
 
     @classmethod
     def open_file(
-        cls, path: str | os.PathLike, *, ask: RecoverQuestion | None = None,
+        cls,
+        path: str | os.PathLike,
+        *,
+        ask: RecoverQuestion | None = None,
         on_durable: Durable | None = None,
-    ) -> ProjectDocument:  # fmt: skip
+    ) -> ProjectDocument:
         """Open a project database by its file (an earlier version's .json: its folder)."""
         path = Path(path).resolve()
         if path.suffix.lower() == ".json":
@@ -130,13 +136,18 @@ class ProjectDocument:
 
     @classmethod
     def create(
-        cls, project: Project, path: str | os.PathLike | None = None, *,
+        cls,
+        project: Project,
+        path: str | os.PathLike | None = None,
+        *,
         on_durable: Durable | None = None,
-    ) -> ProjectDocument:  # fmt: skip
+    ) -> ProjectDocument:
         """Write an in-memory project as a new database (default: its folder's) and open it."""
         target = Path(path) if path is not None else store.project_file_for(project.root)
-        return cls(project, ProjectStore.create(target, project, name=project.root.name,
-                                                on_durable=on_durable))  # fmt: skip
+        return cls(
+            project,
+            ProjectStore.create(target, project, name=project.root.name, on_durable=on_durable),
+        )
 
     @classmethod
     def _open(
@@ -300,9 +311,12 @@ class ProjectDocument:
     def _move_to(self, target: Path, values: dict) -> None:
         values = {**values, "generation": self.store.generation + 1}
         new = ProjectStore.create(
-            target, self.project, name=self.project.root.name, values=values,
+            target,
+            self.project,
+            name=self.project.root.name,
+            values=values,
             on_durable=self._on_durable,
-        )  # fmt: skip
+        )
         old, self.store = self.store, new
         old.abandon()  # what it never wrote is in the new file: written from memory
         log.info("project moved from %s to %s", old.path, target)

@@ -122,9 +122,15 @@ class ProjectStore:
             raise
         generation = read.values.get("generation", 1)
         store = cls(
-            path, read.project, read.ids, lock, read.loader, read.box_counts,
-            generation=generation if type(generation) is int else 1, on_durable=on_durable,
-        )  # fmt: skip
+            path,
+            read.project,
+            read.ids,
+            lock,
+            read.loader,
+            read.box_counts,
+            generation=generation if type(generation) is int else 1,
+            on_durable=on_durable,
+        )
         if read.loader is not None:
             read.loader.start_preload()
         return store, read.project

@@ -140,8 +140,11 @@ def test_the_image_order_and_new_images_follow_the_list(opened) -> None:
     project_store.record(project)
     assert project_store.flush(10)
     assert [r.path for r in _reopen_open(project_store).images] == [
-        "a0.jpg", "img1.jpg", "sub/img2.jpg", "zz.jpg"
-    ]  # fmt: skip
+        "a0.jpg",
+        "img1.jpg",
+        "sub/img2.jpg",
+        "zz.jpg",
+    ]
 
 
 def test_a_reopened_project_reads_boxes_only_when_asked(opened) -> None:
@@ -230,9 +233,13 @@ def test_model_versions_are_kept_in_the_database(opened) -> None:
     )
     assert project_store.flush(10)
     assert project_store.model_versions() == [
-        {"key": "project:m1.pt", "path": "/x/m1.pt", "created_at": "2026-01-01T00:00:00",
-         "info": {"AP": 0.5}}
-    ]  # fmt: skip
+        {
+            "key": "project:m1.pt",
+            "path": "/x/m1.pt",
+            "created_at": "2026-01-01T00:00:00",
+            "info": {"AP": 0.5},
+        }
+    ]
 
 
 def test_save_folds_the_journal_into_the_file(opened) -> None:

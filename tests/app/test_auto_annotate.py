@@ -102,7 +102,9 @@ def test_results_stay_out_of_the_undo_history(qtbot, window, folder, checkpoint)
     window.session.undo()  # undoes the user's box, not a model result
     rec = window.session.project.image("img0.png")
     assert rec.boxes == [] and rec.proposals
-    assert window.session.is_dirty()
+    assert window.session.autosave_now() is not None  # saved like any edit, undo included
+    on_disk = store.load_project(window.session.project_file).image("img0.png")
+    assert on_disk.boxes == [] and on_disk.proposals == rec.proposals
 
 
 def test_cancel_stops_early_and_keeps_the_results_so_far(qtbot, window, folder, checkpoint):
