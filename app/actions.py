@@ -41,7 +41,8 @@ class ActionSpec:
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "&Open Folder…", ("Ctrl+O",), "open_folder_dialog", "File", "std:SP_DirOpenIcon", True, tip="Open an image folder"),
     ActionSpec("open_project", "Open &Project File…", ("Ctrl+Shift+O",), "open_project_dialog", "File"),
-    ActionSpec("save", "&Save", ("Ctrl+S",), "session.save", "File", "std:SP_DialogSaveButton", True, tip="Save the project file"),
+    ActionSpec("save", "&Save", ("Ctrl+S",), "save_project", "File", "std:SP_DialogSaveButton", True, tip="Make sure every edit is on disk (they are saved as you work)"),
+    ActionSpec("save_as", "Save &As…", ("Ctrl+Shift+S",), "save_as_dialog", "File", tip="Write the project to another file and go on there"),
     ActionSpec("import_coco", "&Import COCO…", ("Ctrl+I",), "import_coco_dialog", "File"),
     ActionSpec("import_yolo", "Import &YOLO…", (), "label_formats.import_yolo", "File", tip="Import the labels of a YOLO (Ultralytics) folder"),
     ActionSpec("import_voc", "Import Pascal &VOC…", (), "label_formats.import_voc", "File", tip="Import a folder of Pascal VOC XML files"),

@@ -48,7 +48,7 @@ class FirstRun(QObject):
             self.window.central.setCurrentWidget(self.window.canvas)
             return
         recent = self.window.settings.recent_projects(include_missing=True)
-        missing = {p for p in recent if not Path(p).is_dir()}
+        missing = {p for p in recent if not Path(p).exists()}  # a folder, or a Save As file
         self.page.set_recent(recent, missing)
         self.window.central.setCurrentWidget(self.page)
 
@@ -61,7 +61,7 @@ class FirstRun(QObject):
     @Slot(str)
     def open_recent(self, path: str) -> None:
         """Open a recent project; one that is gone is taken off the list with a message."""
-        if Path(path).is_dir():
+        if Path(path).exists():
             self.window.open_path(path)
             return
         log.info("recent project %s is gone", path)

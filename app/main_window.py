@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
 
 from app import application_title
 from app.actions import build_actions, build_menus, build_toolbar
+from app.annotations import store
+from app.annotations.project_lock import ProjectLockedError
 from app.auto_annotate_ui import AutoAnnotateUI
 from app.canvas.canvas import Canvas
 from app.dialogs.shortcut_help import ShortcutHelpDialog
@@ -108,6 +110,8 @@ class MainWindow(QMainWindow):
         s.current_image_changed.connect(self._on_current_image)
         s.image_changed.connect(self._on_image_changed)
         s.categories_changed.connect(self._name_class_actions)
+        s.save_failed.connect(self._on_save_failed)
+        s.project_moved.connect(self._on_project_moved)
         self.canvas.view.zoom_changed.connect(self.fields.set_zoom)
         self.canvas.view.cursor_moved.connect(self._on_cursor)
         self.canvas.draw_mode_changed.connect(self.actions["draw_mode"].setChecked)
@@ -121,25 +125,33 @@ class MainWindow(QMainWindow):
         """Open a folder, a project file, an image (its folder) or import a COCO file."""
         try:
             report = self.session.open_path(Path(path), recover=self._ask_recover)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, ProjectLockedError) as exc:
             log.warning("cannot open %s: %s", path, exc)
             QMessageBox.warning(self, "Cannot open", str(exc))
             return False
         project = self.session.project
         if project is not None:
-            self.settings.add_recent_project(project.root)
-            self.statusBar().showMessage(f"Opened {project.root} ({len(project.images)} images)")
+            self.settings.add_recent_project(self._recent_entry())
+            notes = " · ".join(self.session.document.messages)
+            line = f"Opened {project.root} ({len(project.images)} images)"
+            self.statusBar().showMessage(f"{line} · {notes}" if notes else line)
+            if self.session.document.warnings:  # read-only folder, damaged file: say where
+                self.show_report("Project", "\n\n".join(self.session.document.warnings))
         if report:
             self.show_report("COCO import", report)
         self.canvas.setFocus()
         return True
 
-    def _ask_recover(self, description: str) -> bool:
-        answer = QMessageBox.question(
-            self,
-            "Recover unsaved work?",
-            f"{description}\n\nRecover it? (No opens the last saved project.)",
-        )
+    def _recent_entry(self) -> Path:
+        """Return what the recent list should reopen: the folder, or the database file when
+        Save As put it where opening the folder would not find it."""
+        project, path = self.session.project, self.session.project_file
+        usual = (store.default_project_file(project.root), store.user_project_file(project.root))
+        return project.root if path is None or path in usual else path
+
+    def _ask_recover(self, question: str) -> bool:
+        # The question spells out both answers (app.annotations.legacy_json.Recovery).
+        answer = QMessageBox.question(self, "Import unsaved work?", question)
         return answer == QMessageBox.StandardButton.Yes
 
     def open_folder_dialog(self) -> None:
@@ -152,7 +164,7 @@ class MainWindow(QMainWindow):
 
     def open_project_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open project file", self.settings.last_dir(), "Project (*.json)"
+            self, "Open project file", self.settings.last_dir(), "Project (*.sqlite *.json)"
         )
         if path:
             self.open_path(path)
@@ -246,6 +258,47 @@ class MainWindow(QMainWindow):
             else:
                 self.open_path(path)
 
+    # ----- saving --------------------------------------------------------------------------
+
+    def save_project(self) -> bool:
+        """File → Save; a failure is shown by _on_save_failed (never raised into Qt)."""
+        return self.session.save() is not None
+
+    def save_as_dialog(self) -> bool:
+        """File → Save As: choose a database file; the project goes on there."""
+        if self.session.project is None:
+            self.statusBar().showMessage("Open a folder first", 4000)
+            return False
+        start = str(Path(self.settings.last_dir() or Path.home()) / "project.sqlite")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, "Project (*.sqlite)")
+        if not path:
+            return False
+        target = self.session.save_as(Path(path))
+        if target is not None:
+            self.settings.add_recent_project(self._recent_entry())
+        return target is not None
+
+    def _on_save_failed(self, text: str) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Changes are not being saved", text, parent=self
+        )
+        box.setInformativeText(
+            "Your edits stay in this window and saving is retried. Save As writes them to a "
+            "place you choose."
+        )
+        save_as = box.addButton("Save As…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        save_as.clicked.connect(self.save_as_dialog)
+        box.setModal(False)
+        box.show()
+        self.save_problem_box = box
+
+    def _on_project_moved(self, text: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "Project moved", text, parent=self)
+        box.setModal(False)
+        box.show()
+        self.save_problem_box = box
+
     def show_training_dialog(self) -> None:
         from app.dialogs.training_dialog import show_training_dialog
 
@@ -319,6 +372,33 @@ class MainWindow(QMainWindow):
 
     # ----- closing -------------------------------------------------------------------------
 
+    def _close_project_for_exit(self) -> bool:
+        """Close the project with every edit somewhere the user is told of; False: stay open."""
+        try:
+            result = self.session.close_project()
+            while not result.saved:
+                answer = QMessageBox.warning(
+                    self,
+                    "Changes not saved",
+                    f"{result.message}\n\nSave writes the project to a file you choose. Discard "
+                    "closes and loses the edits that are not on disk yet.",
+                    QMessageBox.StandardButton.Save
+                    | QMessageBox.StandardButton.Discard
+                    | QMessageBox.StandardButton.Cancel,
+                )
+                if answer == QMessageBox.StandardButton.Discard:
+                    self.session.discard_project()
+                    return True
+                if answer != QMessageBox.StandardButton.Save or not self.save_as_dialog():
+                    return False
+                result = self.session.close_project()
+        except Exception:  # closeEvent must not raise (PySide crashes on it)
+            log.exception("closing the project failed")
+            return False
+        if result.message:  # the project had to move to be saved: say where
+            QMessageBox.information(self, "Project saved elsewhere", result.message)
+        return True
+
     def _restore_layout(self) -> None:
         geometry = self.settings.window_geometry()
         if geometry is not None:
@@ -331,19 +411,9 @@ class MainWindow(QMainWindow):
         self.auto.shutdown()  # cancels a run; its results so far are in the project
         self.first_run.shutdown()  # a demo being drawn ends within seconds
         self.training.shutdown()  # kills a training child; finished versions stay registered
-        if self.session.is_dirty():
-            try:
-                self.session.save()
-            except Exception as exc:  # closeEvent must not raise (PySide crashes on it)
-                log.exception("saving on close failed")
-                answer = QMessageBox.question(
-                    self,
-                    "Cannot save",
-                    f"{exc}\n\nClose anyway? Unsaved changes stay in the autosave file.",
-                )
-                if answer != QMessageBox.StandardButton.Yes:
-                    event.ignore()
-                    return
+        if not self._close_project_for_exit():
+            event.ignore()
+            return
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self.loader.shutdown()

@@ -1,20 +1,20 @@
 """The session: the one QObject that owns the Project and its undo history.
 
 Every edit goes through `push()` (an undoable command from app.annotations.commands); the
-session turns each command's change description into fine-grained signals and autosaves within
-`AUTOSAVE_DELAY_MS` of any change. Widgets read the project and call the session; they never
-change the project themselves.
+session turns each command's change description into fine-grained signals and hands it to the
+open `ProjectDocument`, whose store makes it durable within milliseconds (app/session_saver.py).
+Widgets read the project and call the session; they never change the project themselves.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
-from app.annotations import formats, store
+from app.annotations import formats
 from app.annotations.coco import ExportSummary, ImportResult, export_coco, import_coco
 from app.annotations.coco_merge import MergeImport
 from app.annotations.commands import (
@@ -31,20 +31,24 @@ from app.annotations.commands import (
     SetBoxRect,
     SetImageStatus,
 )
+from app.annotations.db_rows import meta_text
+from app.annotations.document import (
+    CloseResult,
+    ProjectDocument,
+    RecoverQuestion,
+    SaveError,
+    open_target,
+)
 from app.annotations.geometry import clamp_rect, is_valid_rect
-from app.annotations.images import is_image_name
 from app.annotations.model import Box, Category, ImageRecord, ImageStatus, Project, Rect, new_uid
 from app.annotations.results_import import read_results, results_to_proposals
 from app.annotations.undo import Changed, Command, UndoStack
+from app.session_saver import SessionSaver
 
 log = logging.getLogger(__name__)
 
-AUTOSAVE_DELAY_MS = 1000
 DEFAULT_CATEGORY = "object"
-LAST_IMAGE_KEY = "last_image"  # project.meta: the image shown when the project was saved
-
-# Asked when an autosave newer than the project file exists; gets a description, says yes/no.
-RecoverQuestion = Callable[[str], bool]
+LAST_IMAGE_KEY = "last_image"  # project.meta: the image shown when the project was left
 
 
 class Session(QObject):
@@ -56,93 +60,126 @@ class Session(QObject):
     categories_changed = Signal()  # names, colours, order or the category list changed
     current_image_changed = Signal(str)  # relative path, "" when none
     active_category_changed = Signal(int)  # class used for new boxes (0 when none)
-    dirty_changed = Signal(bool)
+    dirty_changed = Signal(bool)  # True while some edit is not on disk (in flight or failing)
     counts_changed = Signal()  # status or box counts may have changed
     undo_changed = Signal()  # can_undo / can_redo / texts changed
     message = Signal(str)  # a short line for the status bar
-    saved = Signal(str)  # project file path
-    autosaved = Signal(str)  # autosave file path
+    saved = Signal(str)  # File → Save finished: database path
+    autosaved = Signal(str)  # every edit so far is on disk: database path
+    save_failed = Signal(str)  # edits reach no disk: the window offers Save As (message why)
+    project_moved = Signal(str)  # writes failed, the project goes on elsewhere (message where)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.project: Project | None = None
-        self.project_file: Path | None = None
+        self.document: ProjectDocument | None = None
+        self._project: Project | None = None
         self.undo_stack = UndoStack()
         self.current_path = ""
         self.active_category_id = 0
-        self._extra_dirty = False  # changes outside the undo history (sizes, imports)
-        self._was_dirty = False
-        self._autosave = QTimer(self)
-        self._autosave.setSingleShot(True)
-        self._autosave.setInterval(AUTOSAVE_DELAY_MS)
-        self._autosave.timeout.connect(self.autosave_now)
+        self.saver = SessionSaver(self)
 
-    # ----- opening and saving --------------------------------------------------------------
+    @property
+    def project(self) -> Project | None:
+        """Return the open project (None when none)."""
+        return self._project
+
+    @project.setter
+    def project(self, project: Project | None) -> None:
+        # Only for a project kept in memory (tests of widgets): nothing is written.
+        self._project = project
+
+    @property
+    def project_file(self) -> Path | None:
+        """Return the database the open project is written to."""
+        return self.document.path if self.document is not None else None
+
+    # ----- opening and closing -------------------------------------------------------------
 
     def open_folder(self, folder: str | Path, *, recover: RecoverQuestion | None = None) -> None:
-        """Open an image folder: its project file if there is one, else a new project.
-
-        Images added to the folder since the last save are appended. When an autosave is newer
-        than the project file, `recover` is asked whether to use it.
-        """
+        """Open an image folder's project (see ProjectDocument.open_folder); ProjectLockedError
+        when another window has it, SaveError when the open project cannot be left saved."""
         root = Path(folder).resolve()
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: not a folder")
-        if self.project is not None and self.is_dirty():
-            self.save()  # leaving a project never loses its edits
-        project_file = store.project_file_for(root)
-        found = store.find_recovery(project_file)
-        recovered = False
-        added = []
-        if found is not None and (recover is None or recover(found.describe())):
-            project = found.load()
-            recovered = True
-        elif project_file.exists():
-            project = store.load_project(project_file)
-        else:
-            project = store.new_project(root)
-        project.root = root
-        if recovered or project_file.exists():
-            added = store.add_new_images(project)
-        self._set_project(project, project_file)
-        if recovered or added:
-            self._extra_dirty = True
-            self._changed()
-        if added:
-            self.message.emit(f"{len(added)} new images found in {root.name}")
-        elif recovered:
-            self.message.emit("Recovered the unsaved changes")
+        self._leave()
+        self._show(ProjectDocument.open_folder(root, ask=recover))
 
     def open_project_file(self, path: str | Path, *, recover: RecoverQuestion | None = None):
-        """Open a project file (its image folder is read from the file)."""
-        project = store.load_project(Path(path))
-        self.open_folder(project.root, recover=recover)
+        """Open a project database file (or an earlier version's project.json: its folder)."""
+        path = Path(path).resolve()
+        self._leave()
+        self._show(ProjectDocument.open_file(path, ask=recover))
 
     def open_path(self, path: str | Path, *, recover: RecoverQuestion | None = None) -> str:
-        """Open what the user dropped or named; return a report for the user ("" if none).
+        """Open what the user dropped or named (see `document.open_target`); return a report
+        for the user ("" if none): a COCO file is imported into the open project, or into its
+        own folder's project when none is open."""
+        kind, target = open_target(path)
+        if kind == "project":
+            self.open_project_file(target, recover=recover)
+        elif kind != "coco" or self.project is None:
+            self.open_folder(target if kind == "folder" else target.parent, recover=recover)
+        if kind == "image":
+            self.set_current(target.name)
+        return self.import_coco(target) if kind == "coco" else ""
 
-        A folder opens as a project; an image file opens its folder and shows that image; a
-        project file opens its project; any other .json is imported as COCO (into the open
-        project, or into its own folder's project when none is open).
-        """
-        path = Path(path).resolve()
-        if path.is_dir():
-            self.open_folder(path, recover=recover)
-            return ""
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or folder")
-        if is_image_name(path.name):
-            self.open_folder(path.parent, recover=recover)
-            self.set_current(path.name)
-            return ""
-        if path.suffix.lower() == ".json":
-            if path.name in (store.PROJECT_FILE_NAME, store.AUTOSAVE_FILE_NAME):
-                self.open_project_file(path, recover=recover)
-                return ""
-            if self.project is None:
-                self.open_folder(path.parent, recover=recover)
-            return self.import_coco(path)
-        raise ValueError(f"{path.name}: not an image, folder, project or COCO file")
+    def close_project(self) -> CloseResult:
+        """Write every edit and show no project; if nothing can be written anywhere, the
+        project stays open and the result says why (offer Save As, or `discard_project`)."""
+        if self.document is None:
+            return CloseResult(True)
+        self.saver.record_deferred()
+        result = self.document.close()
+        if result.saved:
+            self._show(None)
+            if result.message:
+                self.message.emit(result.message)
+        return result
+
+    def discard_project(self) -> None:
+        """Close without writing what is not on disk yet (the user chose to lose it)."""
+        if self.document is not None:
+            self.document.discard()
+            self._show(None)
+
+    def set_project(self, project: Project | None, project_file: Path | None = None) -> None:
+        """Show an in-memory project, written first as a new database (None: show none)."""
+        self._leave()
+        doc = ProjectDocument.create(project, project_file) if project is not None else None
+        self._show(doc)
+
+    def _leave(self) -> None:
+        """Close the open project before another opens; raises SaveError when it cannot."""
+        if self.document is not None:
+            result = self.close_project()
+            if not result.saved:
+                raise SaveError(result.message)
+
+    def _show(self, document: ProjectDocument | None) -> None:
+        self.saver.reset()
+        self.document = document
+        project = self._project = document.project if document is not None else None
+        self.undo_stack.clear()
+        self.current_path = ""
+        first = project.categories[0].id if project and project.categories else 0
+        self.active_category_id = first
+        self.project_opened.emit()
+        self.categories_changed.emit()
+        self.active_category_changed.emit(first)
+        self.counts_changed.emit()
+        self.undo_changed.emit()
+        if project is not None and project.images:
+            last = project.meta.get(LAST_IMAGE_KEY)
+            start = last if isinstance(last, str) and project.has_image(last) else None
+            self.set_current(start or project.images[0].path)
+        else:
+            self.current_image_changed.emit("")
+        if document is not None:
+            for line in document.messages + document.warnings:
+                self.message.emit(line)
+            self.saver.watch()
+
+    # ----- COCO ----------------------------------------------------------------------------
 
     def import_coco(self, path: str | Path) -> str:
         """Merge a COCO file into the project as one undo step; return the readable report."""
@@ -161,15 +198,13 @@ class Session(QObject):
         cmd = MergeImport(result)
         if self.push(cmd) is None:
             return result.report.summary()
-        lines = [result.report.summary()]
-        lines.append(
-            f"Added {cmd.added_boxes} boxes ({cmd.duplicate_boxes} already there), "
-            f"{cmd.added_images} new images, {cmd.added_categories} new classes."
-        )
         self.message.emit(f"Imported {name}: {cmd.added_boxes} boxes")
         if not self.current_path and self.project.images:  # a folder whose images came in
             self.set_current(self.project.images[0].path)
-        return "\n".join(lines)
+        return (
+            f"{result.report.summary()}\nAdded {cmd.added_boxes} boxes ({cmd.duplicate_boxes} "
+            f"already there), {cmd.added_images} new images, {cmd.added_categories} new classes."
+        )
 
     def export_dataset(
         self, format_id: str, target: str | Path, options: formats.ExportOptions
@@ -199,7 +234,11 @@ class Session(QObject):
         """Write the project as a COCO file (atomically); return what was written."""
         if self.project is None:
             raise ValueError("nothing to export: no folder is open")
+        unknown = {rec.path for rec in self.project.images if rec.size is None}
         summary = export_coco(self.project, Path(path), only_reviewed=only_reviewed)
+        learned = frozenset(p for p in unknown if self.project.image(p).size is not None)
+        if learned:  # the export read these sizes from the files: keep them
+            self.saver.defer(Changed(images=learned))
         # The file name only: a full path does not fit the status bar beside its fields.
         name = Path(path).name
         text = f"Exported {summary.images} images and {summary.annotations} boxes to {name}"
@@ -208,75 +247,35 @@ class Session(QObject):
         self.message.emit(text)
         return summary
 
-    def close_project(self) -> None:
-        """Save if needed and show no project."""
-        if self.project is not None and self.is_dirty():
-            self.save()
-        self._set_project(None, None)
-
-    def set_project(self, project: Project | None, project_file: Path | None = None) -> None:
-        """Show an already loaded project (or none); the undo history starts empty."""
-        self._set_project(project, project_file)
-
-    def _set_project(self, project: Project | None, project_file: Path | None) -> None:
-        self._autosave.stop()
-        self.project = project
-        self.project_file = project_file
-        self.undo_stack.clear()
-        self._extra_dirty = False
-        self.current_path = ""
-        first = project.categories[0].id if project and project.categories else 0
-        self.active_category_id = first
-        self.project_opened.emit()
-        self.categories_changed.emit()
-        self.active_category_changed.emit(first)
-        self.counts_changed.emit()
-        self.undo_changed.emit()
-        self._emit_dirty()
-        if project is not None and project.images:
-            last = project.meta.get(LAST_IMAGE_KEY)
-            start = last if isinstance(last, str) and project.has_image(last) else None
-            self.set_current(start or project.images[0].path)
-        else:
-            self.current_image_changed.emit("")
+    # ----- saving (app/session_saver.py) --------------------------------------------------
 
     def save(self) -> Path | None:
-        """Write the project file atomically; return its path (None without a project)."""
-        if self.project is None:
-            return None
-        self._autosave.stop()
-        if self.current_path:
-            self.project.meta[LAST_IMAGE_KEY] = self.current_path
-        path = store.save_project(self.project, self.project_file)
-        self.project_file = path
-        store.discard_autosave(path)
-        self.undo_stack.set_clean()
-        self._extra_dirty = False
-        self._emit_dirty()
-        self.saved.emit(str(path))
-        self.message.emit(f"Saved {path}")
-        return path
+        """File → Save: every edit on disk, journal folded in; None (save_failed) on failure."""
+        return self.saver.save()
+
+    def save_as(self, path: str | Path) -> Path | None:
+        """Write the project to another database file and go on there; None on failure."""
+        return self.saver.save_as(path)
 
     def autosave_now(self) -> Path | None:
-        """Write the autosave file if there are unsaved changes; return its path."""
-        if self.project is None or not self.is_dirty():
-            return None
-        try:
-            path = store.autosave(self.project, self.project_file)
-        except OSError as exc:
-            log.error("autosave failed: %s", exc)
-            self.message.emit(f"Autosave failed: {exc}")
-            return None
-        self.autosaved.emit(str(path))
-        return path
+        """Wait until every edit so far is on disk; return the database path (None if not)."""
+        return self.saver.flush()
 
     def is_dirty(self) -> bool:
-        """Return True when the project differs from its project file."""
-        return self.project is not None and (self._extra_dirty or not self.undo_stack.clean)
+        """Return True while some edit is not on disk yet (in flight, or writes failing)."""
+        return self.saver.is_dirty()
 
     def autosave_pending(self) -> bool:
-        """Return True while an autosave is scheduled."""
-        return self._autosave.isActive()
+        """Return True while some edit is waiting to be written."""
+        return self.saver.is_dirty()
+
+    def batch(self):
+        """Return a context manager: every change made inside is one transaction."""
+        return self.saver.batch()
+
+    def record_model_version(self, key: str, path: str, created_at: str, info: dict) -> None:
+        """Remember a fine-tuned model and its metrics in the project database."""
+        self.saver.record_model_version(key, path, created_at, info)
 
     # ----- editing -------------------------------------------------------------------------
 
@@ -297,7 +296,8 @@ class Session(QObject):
         """Run an edit the undo history does not record (model results); True if done.
 
         Auto-annotate results arrive while the user edits: kept out of the history, Ctrl+Z
-        keeps undoing the user's own edits. The change is saved like any other.
+        keeps undoing the user's own edits. The change is saved like any other, results of one
+        event-loop pass in one transaction.
         """
         if self.project is None:
             return False
@@ -306,16 +306,15 @@ class Session(QObject):
         except (KeyError, ValueError) as exc:
             log.info("model edit refused: %s", exc)
             return False
-        self._extra_dirty = True
-        self._announce(cmd.changed)
+        self._announce(cmd.changed, defer=True)
         return True
 
     def set_meta(self, key: str, value: object) -> None:
-        """Store a project setting in project.meta (saved with the project)."""
+        """Store a project setting in project.meta (ValueError if it cannot be stored)."""
         if self.project is not None and self.project.meta.get(key) != value:
+            meta_text(value)  # refuse NaN or objects JSON cannot hold before they get in
             self.project.meta[key] = value
-            self._extra_dirty = True
-            self._changed()
+            self.saver.defer(Changed())
 
     def undo(self) -> None:
         """Undo the last edit."""
@@ -329,7 +328,12 @@ class Session(QObject):
             self._announce(cmd.changed)
             self.message.emit(f"Redone: {cmd.text}")
 
-    def _announce(self, changed: Changed) -> None:
+    def _announce(self, changed: Changed, *, defer: bool = False) -> None:
+        # Hand over first: the store keeps the box counts the panels read in these signals.
+        if defer:
+            self.saver.defer(changed)
+        else:
+            self.saver.record(changed)
         if changed.image_list:
             self._leave_vanished_image()  # before any listener asks for the current record
         if changed.category_list or changed.categories:
@@ -344,7 +348,6 @@ class Session(QObject):
             self.image_changed.emit(path)
         self.counts_changed.emit()
         self.undo_changed.emit()
-        self._changed()
 
     def _leave_vanished_image(self) -> None:
         """Show another image when the current one left the project (undo of an import)."""
@@ -358,17 +361,6 @@ class Session(QObject):
         else:
             self.current_image_changed.emit("")
 
-    def _changed(self) -> None:
-        if not self._autosave.isActive():
-            self._autosave.start()
-        self._emit_dirty()
-
-    def _emit_dirty(self) -> None:
-        dirty = self.is_dirty()
-        if dirty != self._was_dirty:
-            self._was_dirty = dirty
-            self.dirty_changed.emit(dirty)
-
     # ----- current image and class ---------------------------------------------------------
 
     def set_current(self, path: str) -> None:
@@ -379,6 +371,8 @@ class Session(QObject):
             raise KeyError(f"no image {path!r} in the project")
         self.current_path = path
         self.current_image_changed.emit(path)
+        if path:
+            self.set_meta(LAST_IMAGE_KEY, path)
 
     def current_record(self) -> ImageRecord | None:
         """Return the record of the current image (None when none)."""
@@ -397,10 +391,10 @@ class Session(QObject):
             return
         rec = self.project.image(path)
         if rec.size != (width, height):
-            # Not an edit: the title stays clean and no autosave runs just from browsing; the
-            # size goes to disk with the next save (it is cheap to learn again otherwise).
+            # Not an edit (no undo step), but stored like one: boxes are clamped to this size.
             rec.width, rec.height = width, height
             self.image_changed.emit(path)
+            self.saver.defer(Changed(images=frozenset({path})))
 
     def set_active_category(self, category_id: int) -> None:
         """Choose the class for new boxes."""

@@ -360,6 +360,8 @@ class TrainingController(QObject):
         key = f"project:{target.relative_to(models).as_posix()}"
         choice = choice_for_key(key, models)
         assert choice is not None
+        created = _dt.datetime.now().isoformat(timespec="seconds")
+        self.session.record_model_version(key, str(target), created, {"metrics": metrics})
         return choice
 
     def _set_state(self, state: str) -> None:

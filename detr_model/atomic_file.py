@@ -63,7 +63,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         if tmp_name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-    _fsync_folder(folder)
+    fsync_folder(folder)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -82,8 +82,8 @@ def atomic_write_json(path: str | os.PathLike, data: Any, **dump_options: Any) -
     atomic_write_text(path, json.dumps(data, **dump_options))
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable where the OS allows it (POSIX); ignore otherwise."""
+def fsync_folder(folder: str | os.PathLike) -> None:
+    """Make a rename in `folder` durable where the OS allows it (POSIX); ignore otherwise."""
     if os.name != "posix":
         return
     try:

@@ -1,4 +1,4 @@
-"""Shared test set-up: Qt offscreen, one math thread per process.
+"""Shared test set-up: Qt offscreen, one math thread per process, no project left open.
 
 Tests use tiny tensors, where a second thread costs more in hand-over than it gains, and CI has two
 cores for the test process and the children some tests start (torchrun, the training CLI).
@@ -25,3 +25,14 @@ def export_cache(tmp_path_factory):
         os.environ.pop("DETR_EXPORT_CACHE", None)
     else:
         os.environ["DETR_EXPORT_CACHE"] = before
+
+
+@pytest.fixture(autouse=True)
+def _close_project_stores():
+    """Stop the writer threads of project databases a test left open (and free their locks)."""
+    yield
+    from app.annotations.project_store import open_stores
+
+    for leftover in open_stores():
+        if not leftover.close(timeout=5.0):
+            leftover.abandon()

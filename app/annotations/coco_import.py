@@ -386,4 +386,6 @@ def import_coco(path: str | os.PathLike, project_root: str | os.PathLike | None)
             raise CocoImportError(
                 f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
             ) from exc
+        except RecursionError:  # was a raw RecursionError through the window (issue 17)
+            raise CocoImportError(f"{path}: not a COCO file (nested too deeply)") from None
         return parse_coco(data, project_root, source=path.name)

@@ -6,6 +6,7 @@ the records are reloaded. All commands are also importable from here, with UndoS
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 from app.annotations.category_commands import (
@@ -16,7 +17,7 @@ from app.annotations.category_commands import (
     RenameCategory,
     category_usage,
 )
-from app.annotations.geometry import clamp_rect, is_valid_rect, normalize_rect
+from app.annotations.geometry import clamp_rect, is_finite_rect, is_valid_rect, normalize_rect
 from app.annotations.model import Box, ImageStatus, Project, Proposal, Rect, new_uid
 from app.annotations.undo import Changed, Command, Macro, UndoStack
 
@@ -47,6 +48,13 @@ def _check_category(project: Project, category_id: int) -> None:
     project.category(category_id)  # KeyError names the id
 
 
+def _check_numbers(item: Box | Proposal, path: str) -> None:
+    """Refuse NaN or infinite corners and scores at the edit: they could never be stored."""
+    score = item.score
+    if not is_finite_rect(item.rect) or (score is not None and not math.isfinite(score)):
+        raise ValueError(f"{path}: a box needs finite corners and score, not {item.rect}")
+
+
 def _take(items: list, uids: Iterable[str], what: str, path: str) -> list[tuple[int, object]]:
     """Remove the items with these uids; return (index, item) pairs in ascending index order."""
     wanted = set(uids)
@@ -74,6 +82,7 @@ class AddBox(Command):
 
     def redo(self, project: Project) -> None:
         _check_category(project, self.box.category_id)
+        _check_numbers(self.box, self.path)
         project.image(self.path).boxes.append(self.box)
 
     def undo(self, project: Project) -> None:
@@ -111,6 +120,7 @@ class SetBoxRect(Command):
     def __init__(self, path: str, uid: str, rect: Rect, *, merge_key: str | None = None) -> None:
         self.path = path
         self.uid = uid
+        self._finite = is_finite_rect(rect)  # before normalizing: min() and max() hide a NaN
         self.rect = normalize_rect(rect)
         self.merge_key = merge_key
         self._old: Rect | None = None
@@ -127,6 +137,8 @@ class SetBoxRect(Command):
         raise KeyError(f"{self.path}: no box {self.uid}")
 
     def redo(self, project: Project) -> None:
+        if not self._finite:
+            raise ValueError(f"{self.path}: a box needs finite corners, not {self.rect}")
         self._set(project, self.rect)
 
     def undo(self, project: Project) -> None:
@@ -248,6 +260,7 @@ class SetProposals(Command):
     def redo(self, project: Project) -> None:
         for p in self.proposals:
             _check_category(project, p.category_id)
+            _check_numbers(p, self.path)
         rec = project.image(self.path)
         self._old = rec.proposals
         self._old_status = rec.status

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import colorsys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -163,6 +163,27 @@ class ImageRecord:
                 return p
         raise KeyError(f"{self.path}: no proposal {uid}")
 
+    # A record read from the project database may arrive with its boxes and proposals still on
+    # disk: then `__dict__` holds a loader under LOADER_KEY instead of the two lists, and the
+    # first read of either list fills both. Normal attribute lookup never reaches __getattr__
+    # once they are there, so loaded records cost nothing extra.
+    def __getattr__(self, name: str):
+        if name in _LAZY_FIELDS:
+            loader = self.__dict__.get(LOADER_KEY)
+            if loader is not None:
+                loader(self)
+                return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def loaded(self) -> bool:
+        """Return True when the boxes and proposals are in memory (always, unless read lazily)."""
+        return LOADER_KEY not in self.__dict__
+
+
+LOADER_KEY = "_load_boxes"
+_LAZY_FIELDS = frozenset({"boxes", "proposals"})
+
 
 def generated_color(index: int) -> str:
     """Return a colour for the index-th category: the palette first, then golden-ratio hues."""
@@ -193,6 +214,14 @@ class Project:
         default_factory=dict, init=False, repr=False, compare=False
     )
     _indexed_images: list[ImageRecord] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    # Set by the project database, which sees every change: box counts per category kept up to
+    # date edit by edit (None when the image list changed without it seeing).
+    stored_box_counts: Callable[[], dict[int, int] | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    stored_status_counts: Callable[[], dict[ImageStatus, int] | None] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -314,6 +343,11 @@ class Project:
     def box_counts(self) -> dict[int, int]:
         """Return the number of boxes per category id (every category listed, 0 included)."""
         counts = {c.id: 0 for c in self.categories}
+        stored = self.stored_box_counts() if self.stored_box_counts is not None else None
+        if stored is not None:  # 100,000 images: no walk over a million boxes after each edit
+            for cid, n in stored.items():
+                counts[cid] = counts.get(cid, 0) + n
+            return counts
         for rec in self.images:
             for b in rec.boxes:
                 counts[b.category_id] = counts.get(b.category_id, 0) + 1
@@ -321,6 +355,9 @@ class Project:
 
     def status_counts(self) -> dict[ImageStatus, int]:
         """Return the number of images in each status."""
+        stored = self.stored_status_counts() if self.stored_status_counts is not None else None
+        if stored is not None:
+            return stored
         counts = dict.fromkeys(ImageStatus, 0)
         for rec in self.images:
             counts[rec.status] += 1

@@ -48,6 +48,9 @@ def project_to_dict(project: Project) -> dict:
 
 _NUMBER_TYPES = frozenset({int, float})
 _ATTRIBUTE_TYPES = frozenset({str, int, float, bool})
+MAX_ID = 2**31 - 1  # category ids: the database stores them as 64-bit integers
+MAX_SIDE = 1_000_000  # pixels
+MAX_COORD = 1e9  # pixels; JSON's 1e999 reads as infinity, which no box can have
 
 
 def _box_row(b: Box) -> list:
@@ -65,23 +68,40 @@ def _attributes(value: object, uid: object) -> tuple:
     return tuple(sorted(value.items()))
 
 
+def _number(value: object) -> bool:
+    return type(value) in _NUMBER_TYPES and -MAX_COORD <= value <= MAX_COORD  # NaN fails
+
+
+def _category_id(value: object) -> int:
+    if type(value) is not int or not 0 < value <= MAX_ID:
+        raise ValueError(f"category id {value!r} is out of range")
+    return value
+
+
+def _side(value: object) -> int | None:
+    if value is None:
+        return None
+    if type(value) not in _NUMBER_TYPES or not 0 < value <= MAX_SIDE or value != int(value):
+        raise ValueError(f"image size {value!r} is not a whole number of pixels up to {MAX_SIDE}")
+    return int(value)
+
+
 def _boxes(rows: list) -> list[Box]:
-    t = _NUMBER_TYPES
     out = []
     for row in rows:
         attributes = _attributes(row[8], row[0]) if len(row) == 9 else ()
         uid, x1, y1, x2, y2, cid, score, source = row if len(row) == 8 else row[:8]
         if not (
-            type(x1) in t
-            and type(y1) in t
-            and type(x2) in t
-            and type(y2) in t
+            _number(x1)
+            and _number(y1)
+            and _number(x2)
+            and _number(y2)
             and type(cid) is int
-            and (score is None or type(score) in t)
+            and (score is None or _number(score))
             and type(uid) is str
             and type(source) is str
         ):
-            raise TypeError(f"box {uid!r} has a wrong field type")
+            raise ValueError(f"box {uid!r} has a wrong or impossible value")
         out.append(
             Box(uid, float(x1), float(y1), float(x2), float(y2), cid, score, source, attributes)
         )
@@ -89,20 +109,19 @@ def _boxes(rows: list) -> list[Box]:
 
 
 def _proposals(rows: list) -> list[Proposal]:
-    t = _NUMBER_TYPES
     out = []
     for uid, x1, y1, x2, y2, cid, score, model in rows:
         if not (
-            type(x1) in t
-            and type(y1) in t
-            and type(x2) in t
-            and type(y2) in t
+            _number(x1)
+            and _number(y1)
+            and _number(x2)
+            and _number(y2)
             and type(cid) is int
-            and type(score) in t
+            and _number(score)
             and type(uid) is str
             and type(model) is str
         ):
-            raise TypeError(f"proposal {uid!r} has a wrong field type")
+            raise ValueError(f"proposal {uid!r} has a wrong or impossible value")
         out.append(Proposal(uid, float(x1), float(y1), float(x2), float(y2), cid, score, model))
     return out
 
@@ -112,7 +131,7 @@ def project_from_dict(data: dict, root: Path) -> Project:
     if data.get("format") != FORMAT_NAME:
         raise ValueError(f"format is {data.get('format')!r}, expected {FORMAT_NAME!r}")
     categories = [
-        Category(id=int(c["id"]), name=str(c["name"]), color=str(c["color"]))
+        Category(id=_category_id(c["id"]), name=str(c["name"]), color=str(c["color"]))
         for c in data["categories"]
     ]
     if len({c.id for c in categories}) != len(categories):
@@ -128,8 +147,8 @@ def project_from_dict(data: dict, root: Path) -> Project:
         images.append(
             ImageRecord(
                 path=path,
-                width=int(w) if w is not None else None,
-                height=int(h) if h is not None else None,
+                width=_side(w),
+                height=_side(h),
                 status=ImageStatus(entry.get("status", ImageStatus.UNLABELED.value)),
                 boxes=boxes,
                 proposals=proposals,
@@ -138,11 +157,14 @@ def project_from_dict(data: dict, root: Path) -> Project:
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
         raise TypeError("meta is not an object")
+    next_id = data.get("next_category_id", 1)
+    if type(next_id) is not int or not 0 < next_id <= MAX_ID + 1:
+        raise ValueError(f"next_category_id {next_id!r} is out of range")
     project = Project(
         root=root,
         categories=categories,
         images=images,
-        next_category_id=int(data.get("next_category_id", 1)),
+        next_category_id=next_id,
         meta=meta,
     )
     if len({rec.path for rec in images}) != len(images):

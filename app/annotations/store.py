@@ -1,43 +1,63 @@
-"""The project file: where it lives, atomic saves, loading with clear errors, autosave, recovery.
+"""Where a project lives, and reading or writing a whole project database at once.
 
-By default the project file is `<images>/.detr-studio/project.json`, so it travels with the
-folder; when the folder is read-only it goes to a per-user data folder instead. The autosave
-file sits beside the project file. A broken project file is never overwritten silently: a copy
-named `project.json.broken-<time>` is kept before an error is raised.
+A project is a SQLite database, `<images>/.detr-studio/project.sqlite`, so it travels with the
+folder; when the folder is read-only it goes to a per-user data folder instead. While a project
+is open, `project_store.ProjectStore` writes each edit into it (and `document` decides where
+to open, import or move it). Earlier versions kept `project.json` and `autosave.json` in the same
+folder; they are imported once (`legacy_json`) and left alone as a backup.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
-import json
 import logging
 import os
 import re
-import shutil
+import sqlite3
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from app.annotations.gcpause import paused_gc
+from app.annotations.db_file import read_database, write_database
+from app.annotations.db_schema import SchemaError
 from app.annotations.images import PROJECT_DIR_NAME, natural_key, scan_folder
+from app.annotations.legacy_json import (
+    AUTOSAVE_FILE_NAME,
+    PROJECT_FILE_NAME,
+    ProjectFileError,
+    keep_broken_copy,
+    load_json,
+)
 from app.annotations.model import ImageRecord, Project
-from app.annotations.project_format import FORMAT_VERSION, project_from_dict, project_to_dict
-from detr_model.atomic_file import atomic_write_text
+from app.annotations.project_lock import ProjectLock
+from detr_model.atomic_file import remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 
-PROJECT_FILE_NAME = "project.json"
-AUTOSAVE_FILE_NAME = "autosave.json"
+__all__ = [
+    "AUTOSAVE_FILE_NAME",
+    "DATABASE_FILE_NAME",
+    "DATA_DIR_ENV",
+    "PROJECT_FILE_NAME",
+    "ProjectFileError",
+    "add_new_images",
+    "database_error",
+    "default_project_file",
+    "load_project",
+    "new_project",
+    "project_file_for",
+    "save_project",
+    "user_data_dir",
+    "user_project_file",
+]
+
+DATABASE_FILE_NAME = "project.sqlite"
 DATA_DIR_ENV = "DETR_STUDIO_DATA_DIR"
 RECURSIVE_META_KEY = "recursive_scan"
+JOURNAL_SUFFIXES = ("-wal", "-shm")
+STALE_TEMP_S = 3600.0  # temp files of saves killed this long ago are removed at open
 
 
-class ProjectFileError(ValueError):
-    """A project file that cannot be loaded; the message names the file and the kept copy."""
-
-
-# ----- where the project file lives ----------------------------------------------------------
+# ----- where the project lives ---------------------------------------------------------------
 
 
 def user_data_dir() -> Path:
@@ -55,247 +75,144 @@ def user_data_dir() -> Path:
 
 
 def default_project_file(root: str | os.PathLike) -> Path:
-    """Return `<root>/.detr-studio/project.json`."""
-    return Path(root) / PROJECT_DIR_NAME / PROJECT_FILE_NAME
+    """Return `<root>/.detr-studio/project.sqlite`."""
+    return Path(root) / PROJECT_DIR_NAME / DATABASE_FILE_NAME
 
 
 def user_project_file(root: str | os.PathLike) -> Path:
-    """Return the project file for `root` inside the per-user data folder."""
+    """Return the project database for `root` inside the per-user data folder."""
     absolute = os.path.abspath(root)
     digest = hashlib.sha1(absolute.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(absolute).name)[:40] or "root"
-    return user_data_dir() / "projects" / f"{name}-{digest}" / PROJECT_FILE_NAME
+    return user_data_dir() / "projects" / f"{name}-{digest}" / DATABASE_FILE_NAME
 
 
-def _can_write(folder: Path) -> bool:
+def can_write(folder: Path) -> bool:
+    """Return True when a project database could be written in `folder/.detr-studio`."""
     project_dir = folder / PROJECT_DIR_NAME
     if project_dir.is_dir():
         return os.access(project_dir, os.W_OK | os.X_OK)
     return os.access(folder, os.W_OK | os.X_OK)
 
 
-def project_file_for(root: str | os.PathLike) -> Path:
-    """Return where the project of image folder `root` is (or will be) saved.
+def can_write_database(database: Path) -> bool:
+    """Return True when an existing database and its folder can be written."""
+    folder_ok = os.access(database.parent, os.W_OK | os.X_OK)
+    return folder_ok and (not database.exists() or os.access(database, os.W_OK))
 
-    An existing project file wins (beside the images first, then the per-user one); otherwise
-    beside the images when that folder is writable, else the per-user data folder.
+
+def last_change_ns(database: Path) -> int:
+    """Return the newest modification time of a database and its journal (0 if absent)."""
+    times = []
+    for name in (str(database), f"{database}-wal"):
+        try:
+            info = os.stat(name)
+        except OSError:
+            continue
+        if info.st_size or name == str(database):  # an empty journal is a reader's, not a change
+            times.append(info.st_mtime_ns)
+    return max(times, default=0)
+
+
+def project_file_for(root: str | os.PathLike) -> Path:
+    """Return where the project database of image folder `root` is (or will be).
+
+    An existing database wins: beside the images, or the per-user one. When both exist, the
+    one of the higher generation (a project moved to the per-user folder because the folder
+    could not be written is one generation on), then the one changed last. Otherwise beside
+    the images when that folder is writable, else the per-user data folder.
     """
     root = Path(root)
     default, user = default_project_file(root), user_project_file(root)
-    if default.exists():
-        return default
-    if user.exists():
-        return user
-    return default if _can_write(root) else user
+    existing = [p for p in (default, user) if p.exists()]
+    if len(existing) == 2:
+        return max(existing, key=lambda p: (database_generation(p), last_change_ns(p)))
+    if existing:
+        return existing[0]
+    return default if can_write(root) else user
 
 
-def autosave_path(project_file: str | os.PathLike) -> Path:
-    """Return the autosave file that belongs to a project file."""
-    return Path(project_file).with_name(AUTOSAVE_FILE_NAME)
-
-
-# ----- saving and loading --------------------------------------------------------------------
-
-
-def _write(project: Project, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def database_generation(database: Path) -> int:
+    """Return how many moves a database is from the project's first file (0 if unreadable)."""
     try:
-        text = json.dumps(
-            project_to_dict(project), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        )
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: the project cannot be written as JSON ({exc})") from exc
-    atomic_write_text(path, text)
+        # immutable: no journal files appear just from looking (the value is set at creation,
+        # so it is in the main file); this must not change which copy looks newer.
+        conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM project WHERE key = 'generation'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+    value = row[0] if row else "1"
+    return int(value) if value.isdigit() else 0
 
 
-def save_project(project: Project, path: str | os.PathLike | None = None) -> Path:
-    """Write the project file atomically and return its path (default: project_file_for)."""
-    path = Path(path) if path is not None else project_file_for(project.root)
-    _write(project, path)
-    log.info("saved %s (%d images)", path, len(project.images))
-    return path
+def legacy_project_file(root: str | os.PathLike) -> Path | None:
+    """Return the `project.json` (or lone `autosave.json`) an earlier version left, if any."""
+    root = Path(root)
+    for folder in (root / PROJECT_DIR_NAME, user_project_file(root).parent):
+        project_file = folder / PROJECT_FILE_NAME
+        if project_file.exists() or (folder / AUTOSAVE_FILE_NAME).exists():
+            return project_file
+    return None
 
 
-def _keep_broken_copy(path: Path) -> Path | None:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    copy = path.with_name(f"{path.name}.broken-{stamp}")
-    n = 1
-    while copy.exists():
-        copy = path.with_name(f"{path.name}.broken-{stamp}-{n}")
-        n += 1
-    try:
-        shutil.copy2(path, copy)
-    except OSError as exc:
-        log.error("%s: could not keep a copy of the broken file (%s)", path, exc)
-        return None
-    return copy
+def remove_leftovers(database: Path) -> int:
+    """Delete temp files of killed saves beside a database (older than an hour); return count."""
+    removed = 0
+    for name in (database.name, PROJECT_FILE_NAME, AUTOSAVE_FILE_NAME):
+        removed += remove_stale_temp_files(database.with_name(name), older_than_s=STALE_TEMP_S)
+    if removed:
+        log.info("%s: removed %d temp files of interrupted saves", database.parent, removed)
+    return removed
 
 
-def _root_for(path: Path, data: dict) -> Path:
-    if path.parent.name == PROJECT_DIR_NAME:
-        return path.parent.parent  # beside the images: the folder may have moved
-    stored = data.get("root")
-    return Path(stored) if isinstance(stored, str) and stored else path.parent
+# ----- whole projects ------------------------------------------------------------------------
+
+
+def database_error(path: Path, exc: BaseException) -> ProjectFileError:
+    """Return the error for a database that cannot be read, after keeping a copy of it."""
+    if isinstance(exc, sqlite3.DatabaseError):
+        problem = f"damaged or not a database ({exc})"
+    elif isinstance(exc, SchemaError):
+        problem = str(exc)
+    else:
+        problem = f"not a valid project database ({type(exc).__name__}: {exc})"
+    copy = keep_broken_copy(path, JOURNAL_SUFFIXES) if path.exists() else None
+    kept = f"; a copy was kept as {copy.name}" if copy else ""
+    return ProjectFileError(f"{path}: {problem}{kept}")
 
 
 def load_project(path: str | os.PathLike) -> Project:
-    """Return the project stored in a project (or autosave) file.
+    """Return the whole project stored in a database (or an earlier version's JSON file).
 
-    Raises FileNotFoundError when it does not exist, and ProjectFileError naming the file when
-    it is damaged or from a newer version; a damaged file is first copied to
-    `<name>.broken-<time>` so later saves cannot lose it.
+    Reads without taking the project lock (a snapshot of the last committed state). Raises
+    FileNotFoundError, or ProjectFileError naming the file (a copy of a damaged one is kept).
     """
     path = Path(path)
+    if path.suffix.lower() == ".json":
+        return load_json(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such project file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise ProjectFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        problem = f"not a text file ({exc.reason})"
-    else:
-        try:
-            with paused_gc():
-                data = json.loads(text)
-            if not isinstance(data, dict):
-                raise ValueError("the file holds no JSON object")
-            version = data.get("version")
-            if isinstance(version, int) and version > FORMAT_VERSION:
-                raise ProjectFileError(
-                    f"{path}: written by a newer DETR Studio (format {version}; this version "
-                    f"reads up to {FORMAT_VERSION})"
-                )
-            with paused_gc():
-                return project_from_dict(data, _root_for(path, data))
-        except ProjectFileError:
-            raise
-        except json.JSONDecodeError as exc:
-            problem = f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            problem = f"not a valid project file ({type(exc).__name__}: {exc})"
-    copy = _keep_broken_copy(path)
-    kept = f"; a copy was kept as {copy.name}" if copy else ""
-    raise ProjectFileError(f"{path}: {problem}{kept}")
+        project = read_database(path, lazy=False, read_only=True).project
+    except (sqlite3.Error, ValueError, KeyError) as exc:
+        raise database_error(path, exc) from exc
+    return project
 
 
-# ----- autosave and recovery -----------------------------------------------------------------
+def save_project(project: Project, path: str | os.PathLike | None = None) -> Path:
+    """Write the whole project as a new database (replacing the file); return its path.
 
-
-def autosave(project: Project, project_file: str | os.PathLike | None = None) -> Path:
-    """Write the autosave file beside the project file atomically and return its path."""
-    target = project_file if project_file is not None else project_file_for(project.root)
-    path = autosave_path(target)
-    _write(project, path)
+    Default: project_file_for(project.root). Refused with ProjectLockedError while a window
+    has that project open; a failure leaves the old file as it was.
+    """
+    path = Path(path) if path is not None else project_file_for(project.root)
+    with ProjectLock(path, project.root.name):
+        write_database(path, project)
+    log.info("saved %s (%d images)", path, len(project.images))
     return path
-
-
-def discard_autosave(root_or_project_file: str | os.PathLike) -> None:
-    """Delete the autosave (after a save); accepts the image folder or the project file."""
-    given = Path(root_or_project_file)
-    if given.is_dir():
-        candidates = [default_project_file(given), user_project_file(given)]
-    else:
-        candidates = [given]
-    for project_file in candidates:
-        try:
-            autosave_path(project_file).unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("%s: could not remove the autosave (%s)", project_file, exc)
-
-
-def _mtime_ns(path: Path) -> int | None:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return None
-
-
-def _when(mtime_ns: int) -> str:
-    return _dt.datetime.fromtimestamp(mtime_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """An autosave newer than the project file (or without any project file)."""
-
-    autosave_file: Path
-    project_file: Path
-    autosave_time_ns: int
-    project_time_ns: int | None
-
-    def describe(self) -> str:
-        """Return a sentence for the 'recover unsaved changes?' question."""
-        when = _when(self.autosave_time_ns)
-        if self.project_time_ns is None:
-            return f"Unsaved work from {when} was found (the project was never saved)."
-        return (
-            f"Unsaved changes from {when} are newer than the project saved at "
-            f"{_when(self.project_time_ns)}."
-        )
-
-    def load(self) -> Project:
-        """Return the project stored in the autosave."""
-        return load_project(self.autosave_file)
-
-
-def find_recovery(root_or_project_file: str | os.PathLike) -> Recovery | None:
-    """Return the autosave that is newer than its project file, or None.
-
-    Leftover temp files of interrupted saves are never considered.
-    """
-    given = Path(root_or_project_file)
-    project_file = project_file_for(given) if given.is_dir() else given
-    auto = autosave_path(project_file)
-    auto_time = _mtime_ns(auto)
-    if auto_time is None:
-        return None
-    project_time = _mtime_ns(project_file)
-    if project_time is not None and project_time >= auto_time:
-        return None
-    return Recovery(auto, project_file, auto_time, project_time)
-
-
-@dataclass(frozen=True)
-class Recovered:
-    """A loaded project and the file it came from."""
-
-    project: Project
-    source: Path  # the file read (project or autosave)
-    project_file: Path  # where the next save goes
-    from_autosave: bool
-
-
-def recover(root_or_project_file: str | os.PathLike) -> Recovered | None:
-    """Return the newer of the project file and its autosave, loaded; None if neither exists.
-
-    A damaged file falls back to the other one (its copy is kept, see load_project); when both
-    are damaged, the project file's error is raised.
-    """
-    given = Path(root_or_project_file)
-    project_file = project_file_for(given) if given.is_dir() else given
-    auto = autosave_path(project_file)
-    found = find_recovery(project_file)
-    order = [(auto, True), (project_file, False)] if found else [(project_file, False)]
-    if not found and auto.exists():
-        order.append((auto, True))  # older autosave: only if the project file is unusable
-    error: ProjectFileError | None = None
-    for path, from_autosave in order:
-        try:
-            project = load_project(path)
-        except FileNotFoundError:
-            continue
-        except ProjectFileError as exc:
-            log.error("%s", exc)
-            if not from_autosave or error is None:
-                error = exc
-            continue
-        return Recovered(project, path, project_file, from_autosave)
-    if error is not None:
-        raise error
-    return None
 
 
 # ----- keeping the image list in step with the folder ----------------------------------------
@@ -316,8 +233,13 @@ def add_new_images(project: Project, *, recursive: bool | None = None) -> list[I
     """
     if recursive is None:
         recursive = bool(project.meta.get(RECURSIVE_META_KEY, False))
-    paths = scan_folder(project.root, recursive=recursive)
-    added = project.add_images(ImageRecord(path=p) for p in paths)
-    if added:
-        project.images.sort(key=lambda rec: natural_key(rec.path))
+    # Reopening a 100,000-image folder usually finds nothing new: compare names first, sort
+    # and build records only for what is new.
+    listed = {rec.path for rec in project.images}
+    new = [p for p in scan_folder(project.root, recursive=recursive, sort=False) if p not in listed]
+    if not new:
+        return []
+    new.sort(key=natural_key)
+    added = project.add_images(ImageRecord(path=p) for p in new)
+    project.images.sort(key=lambda rec: natural_key(rec.path))
     return added

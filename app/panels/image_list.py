@@ -336,7 +336,7 @@ class ImageListPanel(QWidget):
             self.counts.setText("No folder open")
             return
         counts = project.status_counts()
-        boxes = sum(len(rec.boxes) for rec in project.images)
+        boxes = sum(project.box_counts().values())  # kept by the store: no walk over every box
         phrases = [
             f"{len(project.images)} images",
             f"{counts[ImageStatus.REVIEWED]} reviewed",

@@ -96,6 +96,10 @@ def test_a_finished_run_registers_a_model_version_with_metrics(qtbot, controller
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["classes"] == ["object"] and sidecar["train_images"] == 4
     assert controller.state == "finished"
+    assert controller.session.autosave_now() is not None
+    (version,) = controller.session.document.store.model_versions()  # in the project database
+    assert version["key"] == choice.key and version["path"] == str(path)
+    assert version["info"]["metrics"]["AP"] == 0.2
 
 
 def test_a_failed_run_registers_nothing(qtbot, session, tmp_path: Path) -> None:
