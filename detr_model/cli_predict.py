@@ -13,15 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from detr_model import distributed as ddp
+from detr_model.image_file import ImageReadError, is_image_name
 
 log = logging.getLogger("detr_model.cli")
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 DEFAULT_DUPLICATE_IOU = 0.7  # as auto-annotate in the app: repeated same-class boxes dropped
 
 
@@ -30,7 +31,9 @@ def image_files(items: list[Path]) -> list[Path]:
     files: list[Path] = []
     for item in items:
         if item.is_dir():
-            files += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files += sorted(
+                p for p in item.iterdir() if is_image_name(p.name) and not p.name.startswith(".")
+            )
         elif item.is_file():
             files.append(item)
         else:
@@ -62,6 +65,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from detr_model.devices import pick_device
     from detr_model.predictor import Predictor
 
+    check_output_folder(args.out)  # before any inference, not after it
     ddp.init_distributed()
     try:
         options: dict[str, Any] = {
@@ -85,7 +89,9 @@ def run_predict(args: argparse.Namespace) -> int:
             mapping = label_to_category(names, data["categories"])
         rank, world = ddp.rank(), ddp.world_size()
         mine = files[rank::world]
-        results = _detect(predictor, mine, image_ids, mapping, args)
+        results, skipped = _detect(predictor, mine, image_ids, mapping, args)
+        for line in skipped:
+            log.warning("skipped %s", line)
         if world == 1:
             atomic_write_json(args.out, results)
         else:
@@ -101,6 +107,8 @@ def run_predict(args: argparse.Namespace) -> int:
         if ddp.is_main_process():
             shards = f" by {world} processes" if world > 1 else ""
             print(f"wrote {len(results)} detections on {len(files)} images{shards}: {args.out}")
+        if skipped:  # every process names its own
+            print(f"skipped {len(skipped)} unreadable images (named above)")
     finally:
         ddp.cleanup()
     return 0
@@ -112,14 +120,23 @@ def _detect(
     image_ids: dict[Path, int],
     mapping: dict[int, int],
     args: argparse.Namespace,
-) -> list[dict[str, Any]]:
-    """Return the COCO results of `files`, image by image, best score first."""
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Return the COCO results of `files` (image by image, best score first) and a line for
+    each image that could not be read (left out; the others are still predicted)."""
     names = predictor.class_names
     results: list[dict[str, Any]] = []
+    skipped: list[str] = []
     for start in range(0, len(files), 32):
-        chunk = files[start : start + 32]
+        chunk, prepared = [], []
+        for path in files[start : start + 32]:
+            try:
+                prepared.append(predictor.prepare(path))
+            except ImageReadError as exc:
+                skipped.append(str(exc))
+                continue
+            chunk.append(path)
         found = predictor.predict(
-            chunk, score_threshold=args.threshold, duplicate_iou=args.duplicate_iou
+            prepared, score_threshold=args.threshold, duplicate_iou=args.duplicate_iou
         )
         for path, det in zip(chunk, found, strict=True):
             for box, score, label in zip(
@@ -137,7 +154,16 @@ def _detect(
                         "score": score,
                     }
                 )
-    return results
+    return results, skipped
+
+
+def check_output_folder(out: Path) -> None:
+    """Raise OSError naming `out` when its folder does not exist or cannot be written."""
+    folder = Path(out).absolute().parent
+    if not folder.is_dir():
+        raise OSError(f"{out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OSError(f"{out}: cannot write in the folder {folder}")
 
 
 def _parts_dir(out: Path) -> Path:
