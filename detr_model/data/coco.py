@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ def load_coco_json(path: str | Path) -> dict[str, Any]:
             int(ann["image_id"]), int(ann["category_id"])
             if len(ann["bbox"]) != 4:
                 raise ValueError(f"annotation {ann.get('id')} bbox has {len(ann['bbox'])} values")
+            if not all(math.isfinite(float(v)) for v in ann["bbox"]):
+                # COCOeval would count a NaN ground-truth box as matched by any detection.
+                raise ValueError(f"annotation {ann.get('id')} bbox {ann['bbox']} is not finite")
     except (KeyError, TypeError, ValueError) as exc:
         raise DatasetError(f"{path}: malformed COCO entry ({exc!r})") from None
     return data
