@@ -165,6 +165,11 @@ class Session(QObject):
             f"Added {cmd.added_boxes} boxes ({cmd.duplicate_boxes} already there), "
             f"{cmd.added_images} new images, {cmd.added_categories} new classes."
         )
+        if cmd.clipped_boxes or cmd.outside_boxes:
+            lines.append(
+                f"{cmd.clipped_boxes} boxes reached outside their image and were clipped; "
+                f"{cmd.outside_boxes} lay wholly outside it and were left out."
+            )
         self.message.emit(f"Imported {name}: {cmd.added_boxes} boxes")
         if not self.current_path and self.project.images:  # a folder whose images came in
             self.set_current(self.project.images[0].path)
