@@ -20,6 +20,7 @@ from typing import Any
 from app.annotations.coco import build_coco
 from app.annotations.model import ImageStatus, Project
 from detr_model.atomic_file import atomic_write_text
+from detr_model.image_file import ImageReadError, read_size
 from detr_model.input_size import TINY_FAST_SIZE
 
 IMAGE_SIZES = {"fast": TINY_FAST_SIZE, "balanced": 256, "accurate": 512}  # shorter side, px
@@ -81,6 +82,7 @@ class Snapshot:
     train_images: int
     val_images: int
     class_names: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # "path: why", images not in the snapshot
 
 
 def reviewed_class_counts(project: Project) -> dict[str, int]:
@@ -110,9 +112,13 @@ def validation_count(images: int, fraction: float | None) -> int:
 def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> Snapshot:
     """Write the reviewed images' COCO files (train and validation) and the settings; return them.
 
-    Raises ValueError when no image is reviewed or the reviewed images have no box.
+    Raises ValueError when no image is reviewed or the reviewed images have no box. Images
+    that cannot be read now, or whose size changed since they were annotated, are left out.
     """
     data, summary = build_coco(project, only_reviewed=True)
+    left_out = summary.skipped_images + _leave_out_unreadable(data, project.root)
+    if not data["images"] and left_out:
+        raise ValueError(f"None of the reviewed images can be read, e.g. {left_out[0]}")
     if not data["images"]:
         raise ValueError("No image is marked reviewed: review some images (Space) first")
     if not data["annotations"]:
@@ -135,7 +141,7 @@ def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> 
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "train_images": len(images) - n_val,
         "val_images": n_val,
-        "skipped_images": summary.skipped_images,
+        "skipped_images": left_out,
     }
     atomic_write_text(run_dir / "settings.json", json.dumps(record, indent=1))
     return Snapshot(
@@ -146,7 +152,33 @@ def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> 
         len(images) - n_val,
         n_val,
         [c["name"] for c in sorted(data["categories"], key=lambda c: c["id"])],
+        left_out,
     )
+
+
+def _leave_out_unreadable(data: dict[str, Any], root: Path) -> list[str]:
+    """Drop from COCO `data` the images that cannot be read now or whose size changed since
+    they were annotated (deleted, truncated, replaced on disk); return "path: why" for each."""
+    problems: list[str] = []
+    bad: set[int] = set()
+    for img in data["images"]:
+        name = img["file_name"]
+        try:
+            size = read_size(root / name, name=name)
+        except ImageReadError as exc:
+            problems.append(str(exc))
+            bad.add(img["id"])
+            continue
+        if size != (img["width"], img["height"]):
+            problems.append(
+                f"{name}: {size[0]}x{size[1]} on disk but {img['width']}x{img['height']} when "
+                "annotated (replaced since?)"
+            )
+            bad.add(img["id"])
+    if bad:
+        data["images"] = [img for img in data["images"] if img["id"] not in bad]
+        data["annotations"] = [a for a in data["annotations"] if a["image_id"] not in bad]
+    return problems
 
 
 def _subset(data: dict[str, Any], ids: set[int], *, keep: bool) -> dict[str, Any]:
