@@ -95,6 +95,7 @@ def test_auto_annotate_with_a_nan_model_says_so_and_proposes_nothing(
     auto = window.auto
     auto.spec_options = dict(SMALL)
     auto.set_device("cpu")
+    auto.ask_mapping = lambda missing, mapping: {name: name for name in missing}
     auto.set_model(file_choice(_poisoned(tmp_path, "class_embed.bias", NAN, "nan-model.pth")))
     with qtbot.waitSignal(auto.run_failed, timeout=30_000) as failed:
         assert auto.run_unreviewed()
@@ -103,7 +104,6 @@ def test_auto_annotate_with_a_nan_model_says_so_and_proposes_nothing(
     assert all(not r.proposals for r in window.session.project.images)
     # A good model afterwards runs: the worker survived the refusal.
     auto.set_model(file_choice(make_checkpoint(tmp_path / "good.pth")))
-    auto.ask_mapping = lambda missing, mapping: {name: name for name in missing}
     with qtbot.waitSignal(auto.run_finished, timeout=30_000) as finished:
         assert auto.run_unreviewed()
     assert finished.args == [2, False]
