@@ -46,10 +46,10 @@ from app.workers.inference import (
     ModelInfo,
     ModelSpec,
 )
+from app.workers.threads import hold_until_finished
 
 log = logging.getLogger(__name__)
 
-_orphan_threads: list[QThread] = []  # threads that did not stop in time: never destroyed running
 
 # Hooks the window provides (tests replace them).
 AskModel = Callable[[], "ModelChoice | None"]
@@ -314,12 +314,11 @@ class AutoAnnotator(QObject):
         stopped = self._thread.wait(timeout_ms)
         # Results the worker sent before it stopped are still queued for this object.
         QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall.value)
-        if stopped:
-            self._thread = None
-            self._worker = None
-        else:
+        if not stopped:  # a batch or a model load longer than the timeout: never destroyed
             log.error("the inference thread did not stop within %d ms", timeout_ms)
-            _orphan_threads.append(self._thread)
+            hold_until_finished(self._thread, self._worker)
+        self._thread = None
+        self._worker = None
         if self._progress.running:
             self._set_progress(replace(self._progress, running=False, loading=False))
             self.running_changed.emit(False)

@@ -198,13 +198,20 @@ class Session(QObject):
         cmd = MergeImport(result)
         if self.push(cmd) is None:
             return result.report.summary()
+        lines = [result.report.summary()]
+        lines.append(
+            f"Added {cmd.added_boxes} boxes ({cmd.duplicate_boxes} already there), "
+            f"{cmd.added_images} new images, {cmd.added_categories} new classes."
+        )
+        if cmd.clipped_boxes or cmd.outside_boxes:
+            lines.append(
+                f"{cmd.clipped_boxes} boxes reached outside their image and were clipped; "
+                f"{cmd.outside_boxes} lay wholly outside it and were left out."
+            )
         self.message.emit(f"Imported {name}: {cmd.added_boxes} boxes")
         if not self.current_path and self.project.images:  # a folder whose images came in
             self.set_current(self.project.images[0].path)
-        return (
-            f"{result.report.summary()}\nAdded {cmd.added_boxes} boxes ({cmd.duplicate_boxes} "
-            f"already there), {cmd.added_images} new images, {cmd.added_categories} new classes."
-        )
+        return "\n".join(lines)
 
     def export_dataset(
         self, format_id: str, target: str | Path, options: formats.ExportOptions

@@ -151,6 +151,8 @@ class TrainingController(QObject):
             f"Snapshot: {snapshot.train_images} training and {held} images, "
             f"classes {', '.join(snapshot.class_names)}"
         )
+        for problem in snapshot.left_out:
+            self._on_log(f"Left out of the snapshot: {problem}")
         self._on_log(f"Starting from: {settings.base_label}")
         self.runner.start(argv, run_dir)
         self._set_state("running")

@@ -21,6 +21,7 @@ from app.annotations.coco import build_coco
 from app.annotations.model import ImageStatus, Project
 from app.label_check import find_duplicates
 from detr_model.atomic_file import atomic_write_text
+from detr_model.image_file import ImageReadError, read_size
 from detr_model.input_size import TINY_FAST_SIZE
 
 IMAGE_SIZES = {"fast": TINY_FAST_SIZE, "balanced": 256, "accurate": 512}  # shorter side, px
@@ -85,6 +86,7 @@ class Snapshot:
     val_images: int  # images AP is measured on (the training images when none is held out)
     class_names: list[str] = field(default_factory=list)
     held_out: bool = True  # False: too few images, AP is measured on the training images
+    left_out: list[str] = field(default_factory=list)  # "path: why", images not in the snapshot
 
 
 def reviewed_class_counts(project: Project) -> dict[str, int]:
@@ -116,9 +118,13 @@ def validation_count(images: int, fraction: float | None) -> int:
 def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> Snapshot:
     """Write the reviewed images' COCO files (train and validation) and the settings; return them.
 
-    Raises ValueError when no image is reviewed or the reviewed images have no box.
+    Raises ValueError when no image is reviewed or the reviewed images have no box. Images
+    that cannot be read now, or whose size changed since they were annotated, are left out.
     """
     data, summary = build_coco(project, only_reviewed=True)
+    left_out = summary.skipped_images + _leave_out_unreadable(data, project.root)
+    if not data["images"] and left_out:
+        raise ValueError(f"None of the reviewed images can be read, e.g. {left_out[0]}")
     if not data["images"]:
         raise ValueError("No image is marked reviewed: review some images (Space) first")
     if not data["annotations"]:
@@ -141,7 +147,7 @@ def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> 
         "train_images": n_images - n_val,
         "val_images": n_val or n_images,
         "held_out": bool(n_val),
-        "skipped_images": summary.skipped_images,
+        "skipped_images": left_out,
         # Same-class boxes at IoU >= 0.7 the user chose to train on anyway (label_check).
         "likely_duplicates": [[d.path, d.first, d.second] for d in find_duplicates(project)],
     }
@@ -155,6 +161,7 @@ def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> 
         n_val or n_images,
         [c["name"] for c in sorted(data["categories"], key=lambda c: c["id"])],
         held_out=bool(n_val),
+        left_out=left_out,
     )
 
 
@@ -196,6 +203,31 @@ def stratified_split(
             take[room[0]] += 1
             order = sorted(strata, key=lambda k: (take[k] - quota[k], k))
     return {i for k, ids in strata.items() for i in ids[: take[k]]}
+
+
+def _leave_out_unreadable(data: dict[str, Any], root: Path) -> list[str]:
+    """Drop from COCO `data` the images that cannot be read now or whose size changed since
+    they were annotated (deleted, truncated, replaced on disk); return "path: why" for each."""
+    problems: list[str] = []
+    bad: set[int] = set()
+    for img in data["images"]:
+        name = img["file_name"]
+        try:
+            size = read_size(root / name, name=name)
+        except ImageReadError as exc:
+            problems.append(str(exc))
+            bad.add(img["id"])
+            continue
+        if size != (img["width"], img["height"]):
+            problems.append(
+                f"{name}: {size[0]}x{size[1]} on disk but {img['width']}x{img['height']} when "
+                "annotated (replaced since?)"
+            )
+            bad.add(img["id"])
+    if bad:
+        data["images"] = [img for img in data["images"] if img["id"] not in bad]
+        data["annotations"] = [a for a in data["annotations"] if a["image_id"] not in bad]
+    return problems
 
 
 def _subset(data: dict[str, Any], ids: set[int], *, keep: bool) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import argparse
 import dataclasses
 import logging
 import os
+import pickle
+import re
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -161,6 +163,7 @@ def load_checkpoint(
         if len(ckpt.class_names) != config.num_classes:
             ckpt.class_names = _default_names(config.num_classes)
     check_state_dict(ckpt.state_dict, ckpt.config, path.name)
+    check_finite(ckpt.state_dict, path.name)
     return ckpt
 
 
@@ -189,6 +192,26 @@ def check_state_dict(state_dict: Mapping[str, Tensor], config: ModelConfig, wher
         )
 
 
+def check_finite(state_dict: Mapping[str, Tensor], where: str) -> None:
+    """Raise CheckpointError naming the weights that hold NaN or infinite values.
+
+    Such a model runs without an error and detects nothing, or boxes made of NaN: refused
+    here so that neither auto-annotate nor evaluation ever uses it.
+    """
+    bad = [
+        key
+        for key, tensor in state_dict.items()
+        if isinstance(tensor, Tensor)
+        and tensor.is_floating_point()
+        and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise CheckpointError(
+            f"{where}: {len(bad)} weight tensor(s) hold NaN or infinite values, e.g. "
+            f"{bad[:3]}; the file is damaged or comes from a training run that diverged"
+        )
+
+
 def _ignorable(key: str) -> bool:
     """Return True for state-dict entries the model drops on load (BatchNorm step counters)."""
     return key.endswith("num_batches_tracked")
@@ -202,6 +225,15 @@ def _read(path: Path) -> Any:
         # Official training checkpoints carry their argparse.Namespace; allow that class only.
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own text suggests weights_only=False: not advice to pass on to users.
+        refused = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if "Weights only load failed" in str(exc) and refused:
+            raise CheckpointError(
+                f"{path.name}: refused: besides weights it holds {refused.group(1)}, which "
+                "loading would call or build (a pickle can run code); nothing of it was loaded"
+            ) from exc
+        raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint ({exc})") from exc
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(

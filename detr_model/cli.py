@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Returns the exit status of one command: 0 ok, 1 error, 2 bad arguments, 130 interrupted."""
+    """Returns the exit status of one command: 0 ok, 1 error, 2 bad arguments, 130 interrupted
+    (`train`: 130 or 143 when SIGINT or SIGTERM stopped it cleanly)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

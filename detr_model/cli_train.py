@@ -37,10 +37,11 @@ def emit_json(obj: dict[str, Any]) -> None:
 
 
 class StopFlag:
-    """Set by the first SIGINT/SIGTERM; a second SIGINT interrupts at once."""
+    """Set by the first SIGINT/SIGTERM (`signum` keeps which); a second SIGINT interrupts at once."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.signum = 0
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self._handle)
@@ -50,6 +51,7 @@ class StopFlag:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = self.signum or signum
         if ddp.is_main_process():
             print("stopping after the current iteration ...", file=sys.stderr, flush=True)
 
@@ -183,10 +185,12 @@ def datasets(args: argparse.Namespace, config):
         if config.augment
         else eval_tf
     )
-    train = CocoDetection(args.train_images, args.train_json, train_tf, labels=args.labels)
+    # Images whose header cannot be read are left out now (and named), not met mid-run.
+    checked = {"labels": args.labels, "check_images": True}
+    train = CocoDetection(args.train_images, args.train_json, train_tf, **checked)
     val = None
     if args.val_json:
-        val = CocoDetection(args.val_images, args.val_json, eval_tf, labels=args.labels)
+        val = CocoDetection(args.val_images, args.val_json, eval_tf, **checked)
         if val.category_to_label != train.category_to_label:
             raise ValueError(
                 f"{args.val_json}: its categories differ from those of {args.train_json}"
@@ -195,7 +199,8 @@ def datasets(args: argparse.Namespace, config):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Returns 0 after training as the parsed `train` arguments say (errors raise)."""
+    """Returns 0 after training as the parsed `train` arguments say, 128 + the signal number
+    when a signal stopped it (130 SIGINT, 143 SIGTERM; last.pt is written); errors raise."""
     from detr_model.devices import pick_device
     from detr_model.engine import fit
     from detr_model.losses import build_criterion
@@ -220,6 +225,7 @@ def run_train(args: argparse.Namespace) -> int:
                     "event": "start",
                     "images": len(train),
                     "val_images": len(val) if val is not None else 0,
+                    "left_out": train.left_out + (val.left_out if val is not None else []),
                     "class_names": train.class_names,
                     "model": model.config.to_dict(),
                     "train_config": config.to_dict(),
@@ -247,6 +253,6 @@ def run_train(args: argparse.Namespace) -> int:
             else:
                 state = "stopped" if result.stopped else "finished"
                 print(f"{state}; best checkpoint: {result.best_checkpoint}", flush=True)
-        return 0
+        return 128 + stop.signum if result.stopped and stop.signum else 0
     finally:
         ddp.cleanup()

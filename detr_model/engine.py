@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from detr_model import distributed as ddp
 from detr_model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from detr_model.criterion import SetCriterion
+from detr_model.data.coco import DatasetError, data_problem
 from detr_model.devices import pick_device
 from detr_model.ema import ModelEma
 from detr_model.epoch import (
@@ -25,6 +26,7 @@ from detr_model.epoch import (
     TrainingError,
     make_optimizer,
     train_one_epoch,
+    training_problem,
 )
 from detr_model.evaluation import coco_metrics, predict_dataset
 from detr_model.feature_cache import FeatureCache, FeatureCacheError, cache_training_features
@@ -105,6 +107,7 @@ class Trainer:
         self.result = FitResult()
         self.best_value: float | None = None
         self.start_epoch = 0
+        self._epoch_iterations = 0
 
     def fit(
         self, train_data: Dataset | DataLoader, val_data: Dataset | DataLoader | None
@@ -206,7 +209,14 @@ class Trainer:
             self.scheduler.step()
         metrics = None
         if self._evaluation_due(epoch):
-            metrics = self._evaluate() if self.main else None
+            try:
+                metrics = self._evaluate() if self.main else None
+            except DatasetError as exc:  # the epoch is trained: keep it before stopping
+                self._save(epoch + 1, {"epoch": epoch + 1, "loss": trained.losses["loss"]}, False)
+                raise TrainingError(
+                    f"{data_problem(exc)} (a validation image); training stopped after epoch "
+                    f"{epoch + 1}, saved in {self.result.last_checkpoint}"
+                ) from None
             ddp.barrier()
             if ddp.broadcast_flag(metrics is None and self.main):
                 # Stopped during evaluation: the epoch is trained, its metrics are unknown.
@@ -219,7 +229,9 @@ class Trainer:
         return True
 
     def _train(self, epoch: int) -> EpochResult:
-        """Returns one pass over the training data; a non-finite loss names the last checkpoint."""
+        """Returns one pass over the training data; a non-finite loss or an image that cannot
+        be read names the last checkpoint."""
+        self._epoch_iterations = 0
         try:
             return train_one_epoch(
                 self.train_model,
@@ -233,11 +245,20 @@ class Trainer:
                 should_stop=self.should_stop,
                 on_iteration=functools.partial(self._on_iteration, epoch),
             )
-        except TrainingError as exc:
+        except (TrainingError, DatasetError, RuntimeError, MemoryError) as exc:
+            ours = isinstance(exc, (TrainingError, DatasetError))
+            if not ours and self._stop_requested():
+                # A stop signal sent to the whole process group can kill a data-loader worker
+                # before it has set itself to ignore signals; torch raises then. It is the stop.
+                return EpochResult({}, self._epoch_iterations, stopped=True)
+            problem = training_problem(exc, epoch + 1)
+            if problem is None:
+                raise
             kept = self.result.last_checkpoint or "no checkpoint was written yet"
-            raise TrainingError(f"{exc}; last good checkpoint: {kept}") from exc
+            raise TrainingError(f"{problem}; last good checkpoint: {kept}") from exc
 
     def _on_iteration(self, epoch: int, i: int, n: int, values: dict[str, float]) -> None:
+        self._epoch_iterations = i
         self.clock.tick()
         if self.per_iteration:
             self.scheduler.step()
@@ -267,14 +288,18 @@ class Trainer:
     def _evaluate(self) -> dict[str, float] | None:
         """Returns the validation metrics, or None when a stop was requested meanwhile."""
         started = time.monotonic()
-        detections = predict_dataset(
-            self.eval_model,
-            self.val_loader,
-            postprocess=self.postprocess,
-            label_to_category=self.label_map,
-            autocast_dtype=self.amp_dtype,
-            should_stop=self.should_stop,
-        )
+        try:
+            detections = predict_dataset(
+                self.eval_model,
+                self.val_loader,
+                postprocess=self.postprocess,
+                label_to_category=self.label_map,
+                autocast_dtype=self.amp_dtype,
+                should_stop=self.should_stop,
+            )
+        except RuntimeError:  # a loader worker killed by a stop signal (see _train)
+            if not self._stop_requested():
+                raise
         metrics = None if self._stop_requested() else coco_metrics(self.coco_gt, detections)
         self.clock.add_eval(time.monotonic() - started)
         return metrics

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from detr_model import distributed as ddp
 from detr_model.criterion import SetCriterion
+from detr_model.data.coco import DatasetError, data_problem
 from detr_model.train_config import TrainConfig
 
 StopFn = Callable[[], bool]
@@ -32,6 +33,19 @@ class EpochResult:
     losses: dict[str, float]
     iterations: int
     stopped: bool
+
+
+def training_problem(exc: BaseException, epoch: int) -> str | None:
+    """Returns in words what stopped training in `epoch`, or None for an error not foreseen."""
+    if isinstance(exc, TrainingError):
+        return str(exc)
+    if isinstance(exc, DatasetError):
+        return f"{data_problem(exc)}; training stopped in epoch {epoch}"
+    text = str(exc).strip()
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "can't allocate memory" in text:
+        first = text.splitlines()[0][:200] if text else type(exc).__name__
+        return f"out of memory in epoch {epoch} ({first}); try a smaller batch size or image size"
+    return None
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:

@@ -27,13 +27,15 @@ def _silenced(fn: Callable[[], Any]) -> Any:
 def coco_metrics(coco_gt: Any, detections: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Returns {AP, AP50, …, AR100, per_class, per_class_ap50} for COCO detections.
 
-        `detections` is the COCO results format: dicts with image_id, category_id, bbox [x, y, w, h]
-        in pixels and score. `per_class` maps each category name to its AP (-1 without ground truth),
-    `per_class_ap50` to its AP at IoU 0.5.
-        With no detections every metric is 0 (-1 where there is no ground truth at all).
+    `detections` is the COCO results format: dicts with image_id, category_id, bbox [x, y, w, h]
+    in pixels and score. `per_class` maps each category name to its AP (-1 without ground truth),
+    `per_class_ap50` to its AP at IoU 0.5. With no detections every metric is 0 (-1 where there
+    is no ground truth at all). Detections whose box or score is not finite are left out (and
+    logged): pycocotools counts a NaN IoU as a match, so one NaN box per object scored AP 1.0.
     """
     from pycocotools.cocoeval import COCOeval
 
+    detections = _finite_only(detections)
     cat_ids = sorted(coco_gt.getCatIds())
     names = {cid: str(coco_gt.cats[cid]["name"]) for cid in cat_ids}
     has_gt = len(coco_gt.getAnnIds()) > 0
@@ -66,6 +68,25 @@ def coco_metrics(coco_gt: Any, detections: Sequence[Mapping[str, Any]]) -> dict[
     return result
 
 
+def _finite_only(detections: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Returns the detections whose four bbox numbers and score are finite."""
+    kept = [d for d in detections if _is_finite_detection(d)]
+    if len(kept) < len(detections):
+        log.warning(
+            "evaluation: left out %d detection(s) with a non-finite box or score",
+            len(detections) - len(kept),
+        )
+    return kept
+
+
+def _is_finite_detection(detection: Mapping[str, Any]) -> bool:
+    try:
+        numbers = [float(v) for v in detection["bbox"]] + [float(detection["score"])]
+    except (KeyError, TypeError, ValueError):
+        return False
+    return len(numbers) == 5 and all(math.isfinite(v) for v in numbers)
+
+
 def detections_to_coco(
     results: Iterable[Mapping[str, Tensor]],
     image_ids: Iterable[int],
@@ -75,17 +96,21 @@ def detections_to_coco(
     """Returns COCO-results dicts from post-processed outputs ({scores, labels, boxes xyxy px}).
 
     Labels are category ids unless `label_to_category` maps them; labels with no category
-    (the "N/A" slots) are left out.
+    (the "N/A" slots) and detections whose score or box is not finite are left out.
     """
     out: list[dict[str, Any]] = []
     for result, image_id in zip(results, image_ids, strict=True):
         boxes = result["boxes"].detach().float().cpu()
-        xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
-        scores = result["scores"].detach().float().cpu().tolist()
+        scores = result["scores"].detach().float().cpu()
+        finite = torch.isfinite(boxes).all(dim=1) & torch.isfinite(scores)
+        xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1)
+        # A finite box can still overflow to inf in x1 - x0 (float32 range).
+        finite &= torch.isfinite(xywh).all(dim=1)
         labels = result["labels"].detach().cpu().tolist()
-        for box, score, label in zip(xywh, scores, labels, strict=True):
+        rows = zip(xywh.tolist(), scores.tolist(), labels, finite.tolist(), strict=True)
+        for box, score, label, ok in rows:
             cat = label_to_category.get(int(label)) if label_to_category else int(label)
-            if cat is None or not math.isfinite(score):
+            if cat is None or not ok:
                 continue
             out.append({"image_id": int(image_id), "category_id": cat, "bbox": box, "score": score})
     return out

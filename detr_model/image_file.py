@@ -28,6 +28,7 @@ MAX_IMAGE_PIXELS = 250_000_000
 so nothing that opened before is refused now, and the model reads what the canvas shows. At
 4 bytes a pixel a decode then stays under 1 GB."""
 
+_WIDE_GRAY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})  # 16 bits a pixel
 _EXIF_ORIENTATION = 0x0112
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 # PIL's own bomb check reads a module global; ours replaces it while a header is opened.
@@ -92,7 +93,9 @@ def load_display_image(
             img.draft("RGB", (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
         img.load()
         ImageOps.exif_transpose(img, in_place=True)
-        out = img if img.mode == "RGB" or (allow_gray and img.mode == "L") else flatten_to_rgb(img)
+        out = _eight_bit(img)
+        if not (out.mode == "RGB" or (allow_gray and out.mode == "L")):
+            out = flatten_to_rgb(out)
         if max_pixels is not None and out.width * out.height > max_pixels:
             scale = math.sqrt(max_pixels / (out.width * out.height))
             size = (max(1, int(out.width * scale)), max(1, int(out.height * scale)))
@@ -114,7 +117,7 @@ def display_rgb(image: Image.Image) -> Image.Image:
 
     Transparent areas become white, as in load_display_image.
     """
-    image = ImageOps.exif_transpose(image)
+    image = _eight_bit(ImageOps.exif_transpose(image))
     return image if image.mode == "RGB" else flatten_to_rgb(image)
 
 
@@ -133,6 +136,17 @@ def flatten_to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """Return 16-bit greyscale as 8-bit "L" (value / 256); any other image unchanged.
+
+    PIL's own conversion clips at 255 instead of scaling, which made a 16-bit PNG almost all
+    white on the canvas and for the model.
+    """
+    if image.mode not in _WIDE_GRAY_MODES:
+        return image
+    return image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+
+
 def _open(path: Path, name: str) -> Image.Image:
     """Return the lazily opened image (header only) or raise ImageReadError."""
     try:
@@ -147,7 +161,11 @@ def _open(path: Path, name: str) -> Image.Image:
         raise ImageNotFoundError(f"{name}: file not found") from exc
     except UnidentifiedImageError as exc:
         raise ImageReadError(f"{name}: not an image (unknown or damaged format)") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except OSError as exc:
+        if exc.errno is None:  # the decoder's own complaint, not the file system's
+            raise ImageReadError(f"{name}: {_describe(exc, _format_from_name(path))}") from exc
+        raise ImageReadError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+    except (SyntaxError, ValueError) as exc:
         raise ImageReadError(f"{name}: {_describe(exc, _format_from_name(path))}") from exc
     w, h = img.size
     if w <= 0 or h <= 0:

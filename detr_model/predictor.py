@@ -251,8 +251,11 @@ class Predictor:
         threshold: float,
         image: PreparedImage,
     ) -> Detections:
-        """Return the Detections above `threshold`, best first, with their class names."""
-        keep = np.flatnonzero(scores >= threshold)
+        """Return the Detections above `threshold`, best first, with their class names.
+
+        Detections whose box is not finite are left out (a NaN score is never >= threshold).
+        """
+        keep = np.flatnonzero((scores >= threshold) & np.isfinite(boxes).all(axis=1))
         keep = keep[np.argsort(-scores[keep], kind="stable")]
         kept_labels = labels[keep].astype(np.int64)
         return Detections(

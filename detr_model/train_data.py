@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
+import threading
 from typing import Any
 
 import numpy as np
@@ -46,14 +48,34 @@ def make_loader(data: Any, config: TrainConfig, device: torch.device, *, train: 
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(config.seed) if train else None,
-        worker_init_fn=_ignore_sigint,
+        worker_init_fn=ignore_stop_signals,
     )
 
 
-def _ignore_sigint(worker_id: int) -> None:
-    # Ctrl+C reaches the whole process group: workers must not die before the main process
-    # finishes its iteration and writes the checkpoint; it shuts them down itself.
+def ignore_stop_signals(worker_id: int) -> None:
+    """Makes a data-loader worker ignore SIGINT, and SIGTERM from anyone but its main process
+    (its `worker_init_fn`).
+
+    Ctrl+C, `timeout` and cluster schedulers signal the whole process group: workers must not
+    die before the main process finishes its iteration and writes the checkpoint; it shuts
+    them down itself. Its own SIGTERM (multiprocessing's terminate at exit) still ends a
+    worker at once, as torch's handler does: ignoring that too hangs the exit. A worker whose
+    main process is gone exits on its own.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not hasattr(signal, "sigwaitinfo"):  # no sender to tell apart (macOS, Windows)
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # threads made later inherit it
+    parent = os.getppid()
+    threading.Thread(
+        target=_exit_on_sigterm_from, args=(parent,), name="sigterm", daemon=True
+    ).start()
+
+
+def _exit_on_sigterm_from(parent: int) -> None:
+    while True:
+        if signal.sigwaitinfo({signal.SIGTERM}).si_pid == parent:
+            os._exit(0)
 
 
 def dataset_of(data: Any) -> Any:

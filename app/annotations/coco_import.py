@@ -85,6 +85,7 @@ class ImportResult:
     report: ImportReport
     ours: bool = False  # written by DETR Studio (extra data present)
     next_category_id: int | None = None
+    given_colors: frozenset[int] = frozenset()  # ids of categories whose colour the file gave
 
     @property
     def boxes(self) -> int:
@@ -119,8 +120,11 @@ def _color(value: object) -> str | None:
     return value.lower() if ok and set(value[1:]) <= _COLOR_CHARS else None
 
 
-def _parse_categories(data: dict, report: ImportReport) -> tuple[list[Category], dict]:
-    """Return the categories and a map from the file's category ids to ours."""
+def _parse_categories(
+    data: dict, report: ImportReport
+) -> tuple[list[Category], dict, frozenset[int]]:
+    """Return the categories, a map from the file's category ids to ours, and the ids of the
+    categories whose colour the file gave (kept even when two classes share it)."""
     raw = data.get("categories")
     if not isinstance(raw, list):
         raw = []
@@ -152,7 +156,8 @@ def _parse_categories(data: dict, report: ImportReport) -> tuple[list[Category],
     categories: list[Category] = []
     by_name: dict[str, Category] = {}
     id_map: dict = {}
-    used_colors: set[str] = set()
+    given: set[int] = set()
+    used_colors: set[str] = {color for _, _, color in entries if color is not None}
     for n, (cid, name, color) in enumerate(entries):
         if name in by_name:
             id_map[cid] = by_name[name].id
@@ -160,16 +165,19 @@ def _parse_categories(data: dict, report: ImportReport) -> tuple[list[Category],
                 f"Category ids {by_name[name].id} and {cid!r} share the name {name!r}; merged."
             )
             continue
-        if color is None or color in used_colors:
+        new_id = cid if keep_ids else n + 1
+        if color is None:  # one the file does not give: unlike every other class
             k = 0
             while (color := generated_color(k)) in used_colors:
                 k += 1
-        used_colors.add(color)
-        cat = Category(id=cid if keep_ids else n + 1, name=name, color=color)
+            used_colors.add(color)
+        else:
+            given.add(new_id)
+        cat = Category(id=new_id, name=name, color=color)
         categories.append(cat)
         by_name[name] = cat
         id_map[cid] = cat.id
-    return categories, id_map
+    return categories, id_map, frozenset(given)
 
 
 def _parse_images(
@@ -316,7 +324,7 @@ def parse_coco(
     info_extra = _extra(data["info"]) if isinstance(data.get("info"), dict) else {}
     ours = bool(info_extra)
 
-    categories, cat_map = _parse_categories(data, report)
+    categories, cat_map, given_colors = _parse_categories(data, report)
     records, image_map, statuses = _parse_images(data, root, report)
     annotations = data.get("annotations", [])
     if not isinstance(annotations, list):
@@ -339,7 +347,7 @@ def parse_coco(
                 "unknown category id", f"{_where(entry, i)}: unknown category id {category_id!r}"
             )
             continue
-        if entry.get("iscrowd") not in (None, 0, False):
+        if _is_crowd(entry.get("iscrowd")):
             report.skip(
                 "crowd region (iscrowd=1)", f"{_where(entry, i)}: crowd region, not an object box"
             )
@@ -367,7 +375,15 @@ def parse_coco(
         report=report,
         ours=ours,
         next_category_id=next_id if isinstance(next_id, int) and next_id > 0 else None,
+        given_colors=given_colors,
     )
+
+
+def _is_crowd(value: object) -> bool:
+    """Return True for a crowd flag: 1 or true, also written as a string ("1", "true")."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no")
+    return value not in (None, 0, False)
 
 
 def import_coco(path: str | os.PathLike, project_root: str | os.PathLike | None) -> ImportResult:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.annotations.coco_import import ImportResult
-from app.annotations.geometry import clamp_rect
+from app.annotations.geometry import clamp_rect, rect_area
 from app.annotations.model import (
     Box,
     Category,
@@ -43,9 +43,12 @@ class MergeImport(Command):
     Categories are matched by name; new ones keep the file's id when that id was never used in
     the project, otherwise they get the next free id. Images are matched by path; boxes equal
     to one already there (same corners and class) are not added twice; an image's status only
-    moves up (unlabeled < proposed < reviewed); unknown sizes are filled in. The counts
-    (`added_images`, `merged_images`, `added_boxes`, `duplicate_boxes`, `added_categories`,
-    `matched_categories`) are set by the first redo.
+    moves up (unlabeled < proposed < reviewed); unknown sizes are filled in. Boxes merged into
+    an image whose size is known are clipped to it (none left: dropped). A new class keeps the
+    colour the file gave it, even one another class has; a made-up colour avoids the others.
+    The counts (`added_images`, `merged_images`, `added_boxes`, `duplicate_boxes`,
+    `clipped_boxes`, `outside_boxes`, `added_categories`, `matched_categories`) are set by the
+    first redo.
     """
 
     def __init__(self, result: ImportResult) -> None:
@@ -58,6 +61,7 @@ class MergeImport(Command):
         self._after: dict[str, _ImageState] = {}
         self._matched: set[int] = set()
         self.added_images = self.merged_images = self.added_boxes = self.duplicate_boxes = 0
+        self.clipped_boxes = self.outside_boxes = 0
         self.added_categories = self.matched_categories = 0
 
     def _plan(self, project: Project) -> None:
@@ -73,7 +77,7 @@ class MergeImport(Command):
                 continue
             new_id = cat.id if cat.id >= next_id and cat.id not in taken_ids else next_id
             color, k = cat.color, 0
-            while color in colors:
+            while color in colors and cat.id not in self.result.given_colors:
                 color, k = generated_color(k), k + 1
             new = Category(new_id, cat.name, color)
             taken_ids.add(new_id)
@@ -103,6 +107,12 @@ class MergeImport(Command):
             }
             uids = {b.uid for b in rec.boxes}
             for b in boxes:
+                if size and b.rect != (clipped := clamp_rect(b.rect, *size)):
+                    if rect_area(clipped) <= 0:
+                        self.outside_boxes += 1
+                        continue
+                    self.clipped_boxes += 1
+                    b = b.moved_to(clipped)
                 if (b.rect, b.category_id) in present:
                     self.duplicate_boxes += 1
                     continue

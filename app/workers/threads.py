@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import itertools
 import logging
+import os
+import sys
 import threading
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QThread
 
 log = logging.getLogger(__name__)
+
+EXIT_WAIT_S = 120.0  # at exit, how long a thread that missed its stop time may still take
+_held: list[tuple[QThread, tuple[object, ...]]] = []
 
 
 class PriorityPool:
@@ -101,3 +108,31 @@ def stop_qthread(thread: QThread, timeout_ms: int = 5000) -> bool:
         return True
     log.error("thread %s did not stop within %d ms", thread.objectName(), timeout_ms)
     return False
+
+
+def hold_until_finished(thread: QThread, *keep: object) -> None:
+    """Keep a QThread that did not stop in time, and the objects it runs, alive until it ends.
+
+    Destroying a running QThread aborts the process ("QThread: Destroyed while thread is still
+    running"): a window closed while a model batch takes longer than the stop timeout crashed
+    on exit. At exit, held threads are waited for (EXIT_WAIT_S in all); one that still runs
+    then ends the process without destructors (everything else is done by then).
+    """
+    if not _held:
+        atexit.register(finish_held_threads)
+    _held.append((thread, keep))
+
+
+def finish_held_threads(timeout_s: float = EXIT_WAIT_S) -> bool:
+    """Wait for the held threads (see hold_until_finished); True once none runs."""
+    deadline = time.monotonic() + timeout_s
+    while _held:
+        thread, _ = _held[0]
+        if not thread.wait(max(0, int((deadline - time.monotonic()) * 1000))):
+            log.error("thread %s still runs after %.0f s: ending", thread.objectName(), timeout_s)
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        _held.pop(0)
+    return True

@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 15
+STOPPED_EXIT_CODES = (130, 143)  # the CLI stopped cleanly by SIGINT / SIGTERM (128 + signal)
 KILL_AFTER_MS = 5000
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -183,6 +184,8 @@ class TrainingRunner(QObject):
                 f"Training on {event.get('images', '?')} images "
                 f"({event.get('val_images', 0)} for validation)"
             )
+            for problem in event.get("left_out") or []:
+                self._emit_log(f"Left out (cannot be read): {problem}")
             self.started.emit(event)
         elif kind == "iteration":
             self.progress.emit(event)
@@ -230,7 +233,8 @@ class TrainingRunner(QObject):
             self._emit_log(self._stderr_buffer.decode("utf-8", "replace").rstrip())
         self._stdout_buffer = self._stderr_buffer = b""
         crashed = status == QProcess.ExitStatus.CrashExit
-        if self._done is not None and code == 0 and not crashed:
+        stopped_cleanly = code in STOPPED_EXIT_CODES and self._done and self._done.get("stopped")
+        if self._done is not None and (code == 0 or stopped_cleanly) and not crashed:
             self._end(result=self._done)
         elif self._cancelled:
             self._end(result={"stopped": True})  # killed after the grace time: keep the files

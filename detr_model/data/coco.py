@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from detr_model.image_file import ImageReadError, load_display_image
+from detr_model.image_file import ImageReadError, load_display_image, read_size
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,19 @@ LABEL_MODES = ("category_id", "contiguous")
 
 class DatasetError(ValueError):
     """A dataset file (annotations or image) is missing or malformed; the message names it."""
+
+
+def data_problem(exc: Exception) -> str:
+    """Returns the one-line message of a data error, also when a loader worker re-raised it
+    (torch then wraps the message in "Caught ... in DataLoader worker" and the traceback)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught "):
+        last = lines[-1].strip()
+        kind = type(exc)
+        for prefix in (f"{kind.__module__}.{kind.__qualname__}: ", f"{kind.__name__}: "):
+            last = last.removeprefix(prefix)
+        return last
+    return str(exc)
 
 
 def load_coco_json(path: str | Path) -> dict[str, Any]:
@@ -51,6 +65,9 @@ def load_coco_json(path: str | Path) -> dict[str, Any]:
             int(ann["image_id"]), int(ann["category_id"])
             if len(ann["bbox"]) != 4:
                 raise ValueError(f"annotation {ann.get('id')} bbox has {len(ann['bbox'])} values")
+            if not all(math.isfinite(float(v)) for v in ann["bbox"]):
+                # COCOeval would count a NaN ground-truth box as matched by any detection.
+                raise ValueError(f"annotation {ann.get('id')} bbox {ann['bbox']} is not finite")
     except (KeyError, TypeError, ValueError) as exc:
         raise DatasetError(f"{path}: malformed COCO entry ({exc!r})") from None
     return data
@@ -89,7 +106,10 @@ class CocoDetection(torch.utils.data.Dataset):
     (zeros), `orig_size` and `size` as (h, w). Crowd boxes are left out; boxes are clamped to the
     image and degenerate ones dropped (counted in `dropped_boxes`); images without boxes are kept.
     Labels are COCO category ids (official convention: `num_classes` = max id + 1) or, with
-    `labels="contiguous"`, 0 .. K-1 in category-id order.
+    `labels="contiguous"`, 0 .. K-1 in category-id order. With `check_images`, every image's
+    header is read first and the images that cannot be read are left out (ground truth too),
+    each logged and listed in `left_out` ("path: problem"); a pixel error found later, in
+    `load`, raises DatasetError naming the file.
     """
 
     def __init__(
@@ -99,6 +119,7 @@ class CocoDetection(torch.utils.data.Dataset):
         transforms: Transform | None = None,
         *,
         labels: str = "category_id",
+        check_images: bool = False,
     ):
         if labels not in LABEL_MODES:
             raise ValueError(f"CocoDetection: labels must be one of {LABEL_MODES}, got {labels!r}")
@@ -108,6 +129,7 @@ class CocoDetection(torch.utils.data.Dataset):
             raise DatasetError(f"{self.images_dir}: image folder not found")
         self.transforms = transforms
         self.data = load_coco_json(self.ann_file)
+        self.left_out: list[str] = self._leave_out_unreadable() if check_images else []
         categories = sorted(self.data["categories"], key=lambda c: int(c["id"]))
         self.category_ids = [int(c["id"]) for c in categories]
         if labels == "contiguous":
@@ -125,6 +147,31 @@ class CocoDetection(torch.utils.data.Dataset):
         self.images = list(self.data["images"])
         self.ids = [int(img["id"]) for img in self.images]
         self._parse_annotations()
+
+    def _leave_out_unreadable(self) -> list[str]:
+        """Drops the images whose header cannot be read (and their boxes); returns why."""
+        problems: list[str] = []
+        bad: set[int] = set()
+        for img in self.data["images"]:
+            try:
+                read_size(self.images_dir / str(img["file_name"]))
+            except ImageReadError as exc:
+                problems.append(str(exc))
+                bad.add(int(img["id"]))
+        if not bad:
+            return []
+        for problem in problems:
+            log.warning("left out of %s: %s", self.ann_file.name, problem)
+        if len(bad) == len(self.data["images"]):
+            raise DatasetError(
+                f"{self.ann_file}: none of its {len(bad)} images can be read, e.g. {problems[0]}"
+            )
+        self.data = {
+            **self.data,
+            "images": [i for i in self.data["images"] if int(i["id"]) not in bad],
+            "annotations": [a for a in self.data["annotations"] if int(a["image_id"]) not in bad],
+        }
+        return problems
 
     @property
     def num_classes(self) -> int:
