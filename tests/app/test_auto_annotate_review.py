@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -176,9 +177,25 @@ def test_the_worker_decodes_ahead_skips_missing_files_and_batches(qtbot, tmp_pat
     assert worker.loaded_spec() is None
 
 
+def _head_decodes_last(spec: ModelSpec):
+    """A predictor whose first image decodes 0.5 s late, so the next one is ready beside it
+    when the first batch forms (a batch takes the oldest image plus those already decoded)."""
+    predictor = _load_predictor(spec)
+    prepare, calls = predictor.prepare, []
+
+    def late_first(path):
+        calls.append(path)
+        if len(calls) == 1:
+            time.sleep(0.5)
+        return prepare(path)
+
+    predictor.prepare = late_first
+    return predictor
+
+
 def test_a_cancelled_worker_stops_after_the_batch_in_progress(qtbot, tmp_path, tiny):
     names = write_noise_images(tmp_path / "imgs", count=6)
-    worker = InferenceWorker()
+    worker = InferenceWorker(_head_decodes_last)
     rec = Recorder(worker)
     worker.load(ModelSpec(str(tiny), "cpu", batch_size=2, **SMALL))
     worker.result.connect(lambda *_: worker.cancel.set())

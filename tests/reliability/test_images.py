@@ -56,7 +56,8 @@ def _grey(path: Path) -> tuple[int, int, int]:
 
 def _rgba(path: Path) -> tuple[int, int, int]:
     Image.new("RGBA", SIZE, (200, 100, 50, 128)).save(path)
-    return (200, 100, 50)
+    # Half transparent: shown over white, as image viewers do (issue 19).
+    return tuple(round((c * 128 + 255 * 127) / 255) for c in (200, 100, 50))
 
 
 GOOD = {

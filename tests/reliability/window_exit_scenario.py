@@ -33,6 +33,12 @@ def _report() -> None:  # registered first: runs last, after the app's own exit 
 
 atexit.register(_report)
 
+# The exported runtimes' own worker pools (OpenVINO's threads are named after the thread that
+# made them, "inference") are not threads of ours and end with the process; without them,
+# every thread left at exit is one the app forgot to stop. precision="auto" then runs torch.
+sys.modules["openvino"] = None
+sys.modules["onnxruntime"] = None
+
 from PySide6.QtCore import QSettings, qInstallMessageHandler  # noqa: E402
 
 from app.application import create_application  # noqa: E402
@@ -69,7 +75,7 @@ def main(work: Path) -> None:
     first.show()
     first.open_path(work / "images")
     auto = first.auto
-    auto.spec_options = dict(SMALL)
+    auto.spec_options = {**SMALL, "batch_size": 1}  # one image a batch: the run goes on
     auto.set_device("cpu")
     auto.set_model(file_choice(checkpoint))
     auto.ask_mapping = lambda missing, mapping: {name: name for name in missing}
