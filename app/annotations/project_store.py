@@ -283,7 +283,13 @@ class ProjectStore:
         return StoreStatus(self.path, w.pending(), w.error, w.durable_seq, w.last_seq)
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every recorded change is durable; True if it is."""
+        """Wait until every recorded change is durable; True if it is.
+
+        A writer backing off after failures tries again at once: whoever flushes (Ctrl+S,
+        closing) wants to know now whether the disk takes the changes, not after the back-off.
+        """
+        if self.writer.error is not None:
+            self.writer.retry_now()
         return self.writer.wait(timeout=timeout)
 
     def checkpoint(self, timeout: float = 10.0) -> None:
