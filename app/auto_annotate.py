@@ -3,7 +3,7 @@
 It takes a frozen snapshot of the images to run on, asks the worker to load the chosen model
 (once; it stays loaded between runs), makes sure the model's classes are mapped to project
 classes, starts the run, and stores each result as that image's proposals through the session
-(`SetProposals`, replacing earlier proposals, never touching boxes). Progress (done/total,
+(replacing earlier proposals, never touching boxes). Progress (done/total,
 images per second, time left) is kept here for the status bar. Dialogs are asked through
 hooks the main window sets, so tests can answer them.
 """
@@ -19,8 +19,11 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
 
-from app.annotations.commands import SetProposals
 from app.annotations.model import ImageStatus
+from app.annotations.review import (
+    ClassMap,
+    to_proposals,
+)
 from app.class_mapping import AskMapping, ClassMappings
 from app.model_registry import (
     META_MODEL_KEY,
@@ -31,10 +34,6 @@ from app.model_registry import (
     device_setting,
     project_models_dir,
     remembered_key,
-)
-from app.proposal_review import (
-    ClassMap,
-    to_proposals,
 )
 from app.session import Session
 from app.workers.inference import (
@@ -373,7 +372,7 @@ class AutoAnnotator(QObject):
         if rec.size is None:
             self.session.set_image_size(key, *result.size)
         proposals = to_proposals(result.detections, self._mapping, self._run_model_key)
-        self.session.apply_outside_history(SetProposals(key, proposals))
+        self.session.set_model_proposals(key, proposals)
 
     @Slot(str, str)
     def _on_image_failed(self, key: str, message: str) -> None:

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDockWidget, QMessageBox, QStatusBar
 
+from app.annotations.review import ClassMap, model_class_names
 from app.auto_annotate import AutoAnnotator, RunProgress
 from app.dialogs.class_mapping_dialog import ask_class_mapping
 from app.dialogs.download_dialog import download_choice
 from app.dialogs.model_dialog import pick_model
 from app.model_registry import ModelChoice, recent_files, remember_recent_file
 from app.panels.proposals_panel import ProposalsPanel
-from app.proposal_review import ClassMap, model_class_names
 from app.widgets.confidence_slider import DEFAULT_THRESHOLD, ConfidenceSlider
 from app.widgets.run_status import DeviceLabel, RunStatus
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox
 from app.annotations.formats import DatasetSummary, get_format
 from app.annotations.formats.detect import detect_labels, opens_first
 from app.dialogs.export_dialog import ExportDialog, ExportRequest
+from app.project_transfer import export_dataset, import_labels
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class LabelFormatsUI(QObject):
         """Import `path` in that format into the open project and show the report."""
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            report = self.window.session.import_labels(format_id, path)
+            report = import_labels(self.window.session, format_id, path)
         except (OSError, ValueError, KeyError) as exc:
             QApplication.restoreOverrideCursor()
             QMessageBox.warning(self.window, "Cannot import", str(exc))
@@ -140,8 +141,8 @@ class LabelFormatsUI(QObject):
         """Run an export and show what it wrote (or why it could not)."""
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            summary = self.window.session.export_dataset(
-                request.format_id, request.target, request.options
+            summary = export_dataset(
+                self.window.session, request.format_id, request.target, request.options
             )
         except (OSError, ValueError) as exc:
             QApplication.restoreOverrideCursor()

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QToolBar,
 )
 
-from app import application_title
+from app import application_title, project_transfer
 from app.actions import build_actions, build_menus, build_toolbar
 from app.annotations import store
 from app.annotations.project_lock import ProjectLockedError
@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
     def import_coco(self, path: str | Path) -> None:
         """Import a COCO file into the open project and show what happened."""
         try:
-            report = self.session.import_coco(Path(path))
+            report = project_transfer.import_coco(self.session, Path(path))
         except (OSError, ValueError, KeyError) as exc:
             QMessageBox.warning(self, "Cannot import", str(exc))
             return
@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
     def import_results(self, path: str | Path) -> None:
         """Add a results file's detections as proposals and show what happened."""
         try:
-            report = self.session.import_results(Path(path))
+            report = project_transfer.import_results(self.session, Path(path))
         except (OSError, ValueError) as exc:
             QMessageBox.warning(self, "Cannot import detections", str(exc))
             return
@@ -213,7 +213,7 @@ class MainWindow(QMainWindow):
         if path:
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
-                self.session.export_coco(Path(path))
+                project_transfer.export_coco(self.session, Path(path))
             except (OSError, ValueError) as exc:
                 QApplication.restoreOverrideCursor()
                 QMessageBox.warning(self, "Export failed", str(exc))

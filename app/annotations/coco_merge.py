@@ -165,6 +165,20 @@ class MergeImport(Command):
             image_list=bool(self._new_images),
         )
 
+    def report(self) -> str:
+        """Return what the merge did for the user: the file's report, then the counts."""
+        lines = [
+            self.result.report.summary(),
+            f"Added {self.added_boxes} boxes ({self.duplicate_boxes} already there), "
+            f"{self.added_images} new images, {self.added_categories} new classes.",
+        ]
+        if self.clipped_boxes or self.outside_boxes:
+            lines.append(
+                f"{self.clipped_boxes} boxes reached outside their image and were clipped; "
+                f"{self.outside_boxes} lay wholly outside it and were left out."
+            )
+        return "\n".join(lines)
+
 
 def merge_import(project: Project, result: ImportResult) -> MergeImport:
     """Merge an import into the project now (without undo) and return the command with counts."""
