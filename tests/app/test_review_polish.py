@@ -7,9 +7,9 @@ from PySide6.QtCore import Qt
 
 from app.annotations.commands import SetProposals
 from app.annotations.model import Proposal, new_uid
-from app.auto_annotate import RunProgress
 from app.panels.image_list import BROKEN_FILTER
 from app.project_transfer import export_coco
+from app.run_progress import RunProgress
 from app.widgets.loss_plot import LossPlot
 from app.workers.image_loader import decode
 from tests.app.conftest import drag, open_and_wait, wait_shown
