@@ -59,15 +59,13 @@ class SessionEdits:
         Creates a first class ("object") when the project has none, in the same undo step.
         """
         rec = self.current_record()
-        edit = (
-            add_box_edit(self.project, rec, rect, category_id or self.active_category_id)
-            if rec
-            else None
-        )
+        if rec is None:
+            return None
+        edit = add_box_edit(self.project, rec, rect, category_id or self.active_category_id)
         if edit is None or self.push(edit[0]) is None:
             return None
         box = edit[1]
-        self.set_active_category(box.category_id)
+        self.set_active_category(box.category_id)  # the class the box got (the first, if new)
         return box
 
     def delete_boxes(self, uids: Iterable[str], proposal_uids: Iterable[str] = ()) -> None:
