@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from app.annotations.coco_import import ImportResult
 from app.annotations.geometry import clamp_rect, rect_area
@@ -185,10 +184,3 @@ def merge_import(project: Project, result: ImportResult) -> MergeImport:
     cmd = MergeImport(result)
     cmd.redo(project)
     return cmd
-
-
-def project_from_import(root: str | Path, result: ImportResult) -> Project:
-    """Return a new project for `root` holding exactly what the import read (ids kept)."""
-    project = Project(root=Path(root))
-    merge_import(project, result)
-    return project
