@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStackedWidget,
-    QToolBar,
 )
 
 from app import application_title, project_transfer
@@ -24,7 +23,7 @@ from app.annotations.project_lock import ProjectLockedError
 from app.auto_annotate_ui import AutoAnnotateUI
 from app.canvas.canvas import Canvas
 from app.dialogs.save_problems import show_project_moved, show_save_failed
-from app.dialogs.shortcut_help import ShortcutHelpDialog
+from app.dialogs.shortcut_help import ShortcutHelpDialog, show_about
 from app.first_run import FirstRun
 from app.label_formats_ui import LabelFormatsUI
 from app.panels.class_panel import ClassPanel
@@ -81,7 +80,13 @@ class MainWindow(QMainWindow):
         )
         self.training = TrainingController(self.session, self.auto, self)
         self.training_dialog = None  # made on first use (app.dialogs.training_dialog)
-        self.label_formats = LabelFormatsUI(self)  # File → Import/Export of YOLO, VOC, labelme
+        self.label_formats = LabelFormatsUI(  # File → Import/Export of YOLO, VOC, labelme
+            self.session,
+            self,
+            open_path=self.open_path,
+            show_report=self.show_report,
+            show_status=self.statusBar().showMessage,
+        )
         self.actions = build_actions(self, self)
         self.menus = build_menus(self.menuBar(), self.actions)
         self.recent_menu = self.menus["File"].addMenu("Open &Recent")
@@ -91,10 +96,7 @@ class MainWindow(QMainWindow):
         self._add_dock("Proposals", "proposals_dock", proposals, right)
         for dock in self.findChildren(QDockWidget):
             self.menus["View"].addAction(dock.toggleViewAction())
-        self.toolbar = QToolBar("Tools", self)
-        self.toolbar.setObjectName("main_toolbar")
-        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-        build_toolbar(self.toolbar, self.actions)
+        self.toolbar = build_toolbar(self, self.actions)
         self.addToolBar(self.toolbar)
         self._help: ShortcutHelpDialog | None = None
         self.fields = StatusFields(self.statusBar())
@@ -309,12 +311,7 @@ class MainWindow(QMainWindow):
         self._help.raise_()
 
     def show_about(self) -> None:
-        QMessageBox.about(
-            self,
-            f"About {application_title()}",
-            "Bounding-box annotation with a DETR detector in the loop.\n"
-            "Auto-annotate, correct, export COCO, fine-tune.",
-        )
+        show_about(self)
 
     # ----- status --------------------------------------------------------------------------
 
