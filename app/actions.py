@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import QApplication, QMenu, QMenuBar, QStyle, QToolBar
+from PySide6.QtWidgets import QApplication, QMenu, QMenuBar, QStyle, QToolBar, QWidget
 
 from app.resource_paths import icon_path
 
@@ -175,8 +175,12 @@ def build_menus(menubar: QMenuBar, actions: dict[str, QAction]) -> dict[str, QMe
     return menus
 
 
-def build_toolbar(toolbar: QToolBar, actions: dict[str, QAction]) -> None:
-    """Add the toolbar actions in table order, with separators between menu groups."""
+def build_toolbar(parent: QWidget, actions: dict[str, QAction]) -> QToolBar:
+    """Return the "Tools" toolbar: the toolbar actions in table order, with separators between
+    menu groups."""
+    toolbar = QToolBar("Tools", parent)
+    toolbar.setObjectName("main_toolbar")  # the saved window state finds it by this name
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
     last_menu = None
     for item in ACTIONS:
         if not item.toolbar or item.id not in actions:
@@ -185,6 +189,7 @@ def build_toolbar(toolbar: QToolBar, actions: dict[str, QAction]) -> None:
             toolbar.addSeparator()
         toolbar.addAction(actions[item.id])
         last_menu = item.menu
+    return toolbar
 
 
 def shortcut_rows() -> list[tuple[str, str, str]]:

@@ -3,9 +3,9 @@
 It takes a frozen snapshot of the images to run on, asks the worker to load the chosen model
 (once; it stays loaded between runs), makes sure the model's classes are mapped to project
 classes, starts the run, and stores each result as that image's proposals through the session
-(`SetProposals`, replacing earlier proposals, never touching boxes). Progress (done/total,
-images per second, time left) is kept here for the status bar. Dialogs are asked through
-hooks the main window sets, so tests can answer them.
+(replacing earlier proposals, never touching boxes). Progress (app/run_progress.py) is kept
+here for the status bar. Dialogs are asked through hooks AutoAnnotateUI sets (tests answer
+them instead).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QThread, Signal, Slot
 
-from app.annotations.commands import SetProposals
 from app.annotations.model import ImageStatus
+from app.annotations.review import ClassMap, to_proposals
 from app.class_mapping import AskMapping, ClassMappings
 from app.model_registry import (
     META_MODEL_KEY,
@@ -32,10 +32,7 @@ from app.model_registry import (
     project_models_dir,
     remembered_key,
 )
-from app.proposal_review import (
-    ClassMap,
-    to_proposals,
-)
+from app.run_progress import RunProgress
 from app.session import Session
 from app.workers.inference import (
     DEFAULT_SCORE_FLOOR,
@@ -54,43 +51,6 @@ log = logging.getLogger(__name__)
 # Hooks the window provides (tests replace them).
 AskModel = Callable[[], "ModelChoice | None"]
 Download = Callable[[ModelChoice], "ModelChoice | None"]
-
-
-@dataclass(frozen=True)
-class RunProgress:
-    """Where a run stands, for the status bar."""
-
-    running: bool = False
-    loading: bool = False  # the model is being loaded
-    done: int = 0
-    total: int = 0
-    skipped: int = 0
-    elapsed_s: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        """Return images per second so far (0 before the first image)."""
-        return self.done / self.elapsed_s if self.elapsed_s > 0 and self.done else 0.0
-
-    @property
-    def eta_s(self) -> float | None:
-        """Return the estimated seconds left (None before the first image)."""
-        rate = self.rate
-        return (self.total - self.done) / rate if rate > 0 else None
-
-    def text(self) -> str:
-        """Return the status-bar line: "12/100 · 3.4 img/s · 0:25 left"."""
-        if self.loading:
-            return "Loading the model…"
-        parts = [f"{self.done}/{self.total}"]
-        if self.rate:
-            parts.append(f"{self.rate:.1f} img/s")
-        if self.eta_s is not None and self.done < self.total:
-            minutes, seconds = divmod(int(round(self.eta_s)), 60)
-            parts.append(f"{minutes}:{seconds:02d} left")
-        if self.skipped:
-            parts.append(f"{self.skipped} skipped")
-        return " · ".join(parts)
 
 
 class AutoAnnotator(QObject):
@@ -373,7 +333,7 @@ class AutoAnnotator(QObject):
         if rec.size is None:
             self.session.set_image_size(key, *result.size)
         proposals = to_proposals(result.detections, self._mapping, self._run_model_key)
-        self.session.apply_outside_history(SetProposals(key, proposals))
+        self.session.set_model_proposals(key, proposals)
 
     @Slot(str, str)
     def _on_image_failed(self, key: str, message: str) -> None:

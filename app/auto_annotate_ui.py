@@ -1,25 +1,32 @@
-"""Wires auto-annotate into the window: dialogs, confidence slider, status-bar progress, device."""
+"""Auto-annotate's window side: dialogs, confidence slider, proposals panel, status-bar fields.
+
+It gets what it works with (the session, the settings, the canvas whose proposals the slider
+filters, the image list whose selection and order it uses, the parent for dialogs), and the
+window's actions when the menus exist, never the window itself.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Any
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QDockWidget, QMessageBox, QStatusBar
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMessageBox, QStatusBar, QWidget
 
-from app.auto_annotate import AutoAnnotator, RunProgress
+from app.annotations.review import ClassMap, model_class_names
+from app.auto_annotate import AutoAnnotator
+from app.canvas.canvas import Canvas
 from app.dialogs.class_mapping_dialog import ask_class_mapping
 from app.dialogs.download_dialog import download_choice
 from app.dialogs.model_dialog import pick_model
 from app.model_registry import ModelChoice, recent_files, remember_recent_file
+from app.panels.image_list import ImageListPanel
 from app.panels.proposals_panel import ProposalsPanel
-from app.proposal_review import ClassMap, model_class_names
+from app.run_progress import RunProgress
+from app.session import Session
 from app.widgets.confidence_slider import DEFAULT_THRESHOLD, ConfidenceSlider
 from app.widgets.run_status import DeviceLabel, RunStatus
-
-if TYPE_CHECKING:
-    from app.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +37,28 @@ PANEL_ACTIONS = ("accept_shown", "reject_shown", "auto_annotate", "next_doubtful
 class AutoAnnotateUI(QObject):
     """The window side of auto-annotate; the controller (`controller`) holds the behaviour."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        q = window.settings.q
-        self.controller = AutoAnnotator(window.session, q, self)
+    def __init__(
+        self,
+        session: Session,
+        qsettings: Any,
+        canvas: Canvas,
+        image_list: ImageListPanel,
+        parent: QWidget,
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.qsettings = qsettings
+        self.canvas = canvas
+        self.image_list = image_list
+        self.parent_widget = parent  # dialogs are shown over it
+        self.actions: dict[str, QAction] = {}
+        q = qsettings
+        self.controller = AutoAnnotator(session, q, self)
         c = self.controller
         c.ask_mapping = self._ask_mapping
         c.ask_model = self._ask_model
-        c.download = lambda choice: download_choice(self.window, choice)
-        c.selected_paths = window.image_list.selected_paths
+        c.download = lambda choice: download_choice(self.parent_widget, choice)
+        c.selected_paths = image_list.selected_paths
         try:
             threshold = float(q.value(SETTINGS_THRESHOLD, DEFAULT_THRESHOLD))
         except (TypeError, ValueError):
@@ -48,7 +67,7 @@ class AutoAnnotateUI(QObject):
         self.run_status = RunStatus()
         self.device_label = DeviceLabel()
         self.slider.threshold_changed.connect(self._on_threshold)
-        window.canvas.set_proposal_threshold(self.slider.threshold())
+        canvas.set_proposal_threshold(self.slider.threshold())
         self.run_status.cancel_button.clicked.connect(c.cancel)
         c.progress_changed.connect(self.run_status.show_progress)
         c.running_changed.connect(self._on_running)
@@ -56,22 +75,19 @@ class AutoAnnotateUI(QObject):
         c.device_changed.connect(lambda _device: self._show_model())
         c.run_failed.connect(self.show_failure)
         c.run_finished.connect(lambda *_: self._refresh_list())
-        window.session.project_opened.connect(self._show_model)
+        session.project_opened.connect(self._show_model)
 
-    def install(self, statusbar: QStatusBar) -> None:
-        """Add the proposals dock (with the slider) and the progress and device fields."""
-        w = self.window
-        handlers = {name: w.actions[name].trigger for name in PANEL_ACTIONS}
-        self.panel = ProposalsPanel(w.session, self.slider, handlers, w)
-        dock = QDockWidget("Proposals", w)
-        dock.setObjectName("proposals_dock")
-        dock.setWidget(self.panel)
-        w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        w.menus["View"].addAction(dock.toggleViewAction())
+    def install(self, actions: dict[str, QAction], statusbar: QStatusBar) -> ProposalsPanel:
+        """Make the proposals panel (with the slider; the window docks it) and add the
+        progress and device fields; `actions` are enabled while no run goes on."""
+        self.actions = actions
+        handlers = {name: actions[name].trigger for name in PANEL_ACTIONS}
+        self.panel = ProposalsPanel(self.session, self.slider, handlers, self.parent_widget)
         statusbar.insertPermanentWidget(0, self.run_status)
         statusbar.insertPermanentWidget(1, self.device_label)
         self._on_running(False)
         self._show_model()
+        return self.panel
 
     # ----- action handlers -----------------------------------------------------------------
 
@@ -82,7 +98,7 @@ class AutoAnnotateUI(QObject):
             return None
         choice, device = picked
         if choice.needs_download:
-            choice = download_choice(self.window, choice)
+            choice = download_choice(self.parent_widget, choice)
             if choice is None:
                 return None
         self.controller.set_device(device)
@@ -93,19 +109,21 @@ class AutoAnnotateUI(QObject):
     def edit_class_mapping(self) -> None:
         """Change how the loaded model's classes map to project classes."""
         c = self.controller
-        project = self.window.session.project
+        project = self.session.project
         if project is None or c.choice is None or c.model_info is None:
-            self.window.session.message.emit("Run auto-annotate once to load the model first")
+            self.session.message.emit("Run auto-annotate once to load the model first")
             return
         names = model_class_names(c.model_info.class_names)
         mapping = c.mappings.get(c.choice.key)
-        answer = ask_class_mapping(self.window, c.choice.label, names, project.categories, mapping)
+        answer = ask_class_mapping(
+            self.parent_widget, c.choice.label, names, project.categories, mapping
+        )
         if answer is not None:
             c.mappings.save(c.choice.key, c.mappings.resolve_answer(answer))
 
     def show_failure(self, message: str) -> None:
         """Show why auto-annotate failed (the model did not load, or a run broke off)."""
-        QMessageBox.warning(self.window, "Auto-annotate failed", message)
+        QMessageBox.warning(self.parent_widget, "Auto-annotate failed", message)
 
     # ----- hooks the controller calls ------------------------------------------------------
 
@@ -113,7 +131,7 @@ class AutoAnnotateUI(QObject):
         c = self.controller
         current = c.current_choice()
         picked = pick_model(
-            self.window,
+            self.parent_widget,
             c.models_dir(),
             recent_files(c.qsettings),
             current.key if current else "demo",
@@ -131,24 +149,26 @@ class AutoAnnotateUI(QObject):
         return picked[0]
 
     def _ask_mapping(self, missing: list[str], mapping: ClassMap):
-        project = self.window.session.project
+        project = self.session.project
         label = self.controller.choice.label if self.controller.choice else "this model"
-        return ask_class_mapping(self.window, label, missing, project.categories, mapping)
+        return ask_class_mapping(self.parent_widget, label, missing, project.categories, mapping)
 
     # ----- view updates --------------------------------------------------------------------
 
     def _on_threshold(self, value: float) -> None:
-        self.window.canvas.set_proposal_threshold(value)
-        self.window.settings.q.setValue(SETTINGS_THRESHOLD, value)
+        self.canvas.set_proposal_threshold(value)
+        self.qsettings.setValue(SETTINGS_THRESHOLD, value)
 
     def _refresh_list(self) -> None:
         """Re-apply the image list's filter and order: the run changed the scores."""
-        model = self.window.image_list.model
+        model = self.image_list.model
         if model.filter_name() != "All images" or model.sort_name() != "Folder order":
             model.rebuild()
 
     def _on_running(self, running: bool) -> None:
-        actions = self.window.actions
+        actions = self.actions
+        if not actions:  # not installed yet
+            return
         for name in ("auto_annotate", "auto_annotate_current", "auto_annotate_selected"):
             actions[name].setEnabled(not running)
         actions["choose_model"].setEnabled(not running)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.proposal_review import ClassMap, map_by_name, model_class_names, unmapped_names
+from app.annotations.review import ClassMap, map_by_name, model_class_names, unmapped_names
 from app.session import Session
 
 META_CLASS_MAPS = "class_maps"  # project.meta: {model key: {model class: category id | None}}

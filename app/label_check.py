@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from app.annotations.geometry import rect_iou
 from app.annotations.model import Box, ImageRecord, ImageStatus, Project
-from app.proposal_review import DUPLICATE_IOU
+from app.annotations.review import DUPLICATE_IOU
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """File → Import / Export for every label format, and the offer to import a dropped folder's
-labels. The reading, merging and writing live in the session and app.annotations.formats."""
+labels. The reading, merging and writing live in app.annotations.formats, joined to the session
+by app.project_transfer."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox, QWidget
 
 from app.annotations.formats import DatasetSummary, get_format
 from app.annotations.formats.detect import detect_labels, opens_first
 from app.dialogs.export_dialog import ExportDialog, ExportRequest
+from app.project_transfer import export_dataset, import_labels
+from app.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +45,27 @@ def export_report(summary: DatasetSummary) -> str:
 
 
 class LabelFormatsUI(QObject):
-    """Menu handlers of the import and export actions; owned by the main window."""
+    """Menu handlers of the import and export actions, and the offer for a dropped folder.
 
-    def __init__(self, window) -> None:
-        super().__init__(window)
-        self.window = window
+    It gets what it uses: the session, the parent for its dialogs, and the window's
+    `open_path`, `show_report` (a multi-line report) and `show_status` (a status-bar line).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        parent: QWidget,
+        *,
+        open_path: Callable[[Path], bool],
+        show_report: Callable[[str, str], None],
+        show_status: Callable[[str, int], None],
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.parent_widget = parent
+        self.open_path = open_path
+        self.show_report = show_report
+        self.show_status = show_status
         self.ask_drop: DropQuestion = self._ask_drop
         self.last_export: DatasetSummary | None = None
 
@@ -63,13 +82,13 @@ class LabelFormatsUI(QObject):
 
     def import_dialog(self, format_id: str) -> None:
         """Ask for a folder and import its labels in that format."""
-        if self.window.session.project is None:
-            self.window.statusBar().showMessage("Open an image folder first", 4000)
+        if self.session.project is None:
+            self.show_status("Open an image folder first", 4000)
             return
         fmt = get_format(format_id)
-        start = str(self.window.session.project.root)
+        start = str(self.session.project.root)
         folder = QFileDialog.getExistingDirectory(
-            self.window, f"Import {fmt.name} labels from folder", start
+            self.parent_widget, f"Import {fmt.name} labels from folder", start
         )
         if folder:
             self.import_labels(format_id, Path(folder))
@@ -78,13 +97,13 @@ class LabelFormatsUI(QObject):
         """Import `path` in that format into the open project and show the report."""
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            report = self.window.session.import_labels(format_id, path)
+            report = import_labels(self.session, format_id, path)
         except (OSError, ValueError, KeyError) as exc:
             QApplication.restoreOverrideCursor()
-            QMessageBox.warning(self.window, "Cannot import", str(exc))
+            QMessageBox.warning(self.parent_widget, "Cannot import", str(exc))
             return False
         QApplication.restoreOverrideCursor()
-        self.window.show_report(f"{get_format(format_id).name} import", report)
+        self.show_report(f"{get_format(format_id).name} import", report)
         return True
 
     # ----- drop ------------------------------------------------------------------------------
@@ -94,7 +113,7 @@ class LabelFormatsUI(QObject):
         found = detect_labels(folder)
         if found is None:
             return False
-        session = self.window.session
+        session = self.session
         root = session.project.root if session.project is not None else None
         first = opens_first(folder, root)
         where = "open it and import them" if first else "import them into this project"
@@ -102,13 +121,13 @@ class LabelFormatsUI(QObject):
             f"{folder.name} holds {found.describe()}.\n\nImport its labels ({where})?"
         ):
             return False  # opened as a plain folder, as before
-        if first and not self.window.open_path(folder):
+        if first and not self.open_path(folder):
             return True
         self.import_labels(found.format_id, folder)
         return True
 
     def _ask_drop(self, question: str) -> bool:
-        answer = QMessageBox.question(self.window, "Import labels?", question)
+        answer = QMessageBox.question(self.parent_widget, "Import labels?", question)
         return answer == QMessageBox.StandardButton.Yes
 
     # ----- export ----------------------------------------------------------------------------
@@ -127,11 +146,11 @@ class LabelFormatsUI(QObject):
 
     def export_dialog(self, format_id: str) -> None:
         """Show the export options with `format_id` chosen, then export."""
-        project = self.window.session.project
+        project = self.session.project
         if project is None:
-            self.window.statusBar().showMessage("Open a folder first", 4000)
+            self.show_status("Open a folder first", 4000)
             return
-        dialog = ExportDialog(project.root, format_id, self.window)
+        dialog = ExportDialog(project.root, format_id, self.parent_widget)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         self.export(dialog.request())
@@ -140,16 +159,14 @@ class LabelFormatsUI(QObject):
         """Run an export and show what it wrote (or why it could not)."""
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            summary = self.window.session.export_dataset(
-                request.format_id, request.target, request.options
+            summary = export_dataset(
+                self.session, request.format_id, request.target, request.options
             )
         except (OSError, ValueError) as exc:
             QApplication.restoreOverrideCursor()
-            QMessageBox.warning(self.window, "Export failed", str(exc))
+            QMessageBox.warning(self.parent_widget, "Export failed", str(exc))
             return None
         QApplication.restoreOverrideCursor()
         self.last_export = summary
-        self.window.show_report(
-            f"{get_format(request.format_id).name} export", export_report(summary)
-        )
+        self.show_report(f"{get_format(request.format_id).name} export", export_report(summary))
         return summary

@@ -14,16 +14,16 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStackedWidget,
-    QToolBar,
 )
 
-from app import application_title
+from app import application_title, project_transfer
 from app.actions import build_actions, build_menus, build_toolbar
 from app.annotations import store
 from app.annotations.project_lock import ProjectLockedError
 from app.auto_annotate_ui import AutoAnnotateUI
 from app.canvas.canvas import Canvas
-from app.dialogs.shortcut_help import ShortcutHelpDialog
+from app.dialogs.save_problems import show_project_moved, show_save_failed
+from app.dialogs.shortcut_help import ShortcutHelpDialog, show_about
 from app.first_run import FirstRun
 from app.label_formats_ui import LabelFormatsUI
 from app.panels.class_panel import ClassPanel
@@ -59,34 +59,47 @@ class MainWindow(QMainWindow):
         self.central = QStackedWidget(self)
         self.central.addWidget(self.canvas)
         self.setCentralWidget(self.central)
-        self._add_dock(
-            "Images", "images_dock", self.image_list, Qt.DockWidgetArea.LeftDockWidgetArea
-        )
-        self._add_dock(
-            "Classes", "classes_dock", self.class_panel, Qt.DockWidgetArea.RightDockWidgetArea
-        )
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self._add_dock("Images", "images_dock", self.image_list, left)
+        self._add_dock("Classes", "classes_dock", self.class_panel, right)
 
-        self.auto_ui = AutoAnnotateUI(self)
+        self.auto_ui = AutoAnnotateUI(
+            self.session, self.settings.q, self.canvas, self.image_list, parent=self
+        )
         self.auto = self.auto_ui.controller
-        self.first_run = FirstRun(self)  # welcome page while no project is open, demo project
+        # The welcome page while no project is open, and the demo project.
+        self.first_run = FirstRun(
+            self.session,
+            self.settings,
+            self.central,
+            self.canvas,
+            open_path=self.open_path,
+            open_folder=self.open_folder_dialog,
+            show_status=self.statusBar().showMessage,
+            parent=self,
+        )
         self.training = TrainingController(self.session, self.auto, self)
         self.training_dialog = None  # made on first use (app.dialogs.training_dialog)
-        self.label_formats = LabelFormatsUI(self)  # File → Import/Export of YOLO, VOC, labelme
+        self.label_formats = LabelFormatsUI(  # File → Import/Export of YOLO, VOC, labelme
+            self.session,
+            self,
+            open_path=self.open_path,
+            show_report=self.show_report,
+            show_status=self.statusBar().showMessage,
+        )
         self.actions = build_actions(self, self)
         self.menus = build_menus(self.menuBar(), self.actions)
         self.recent_menu = self.menus["File"].addMenu("Open &Recent")
         self.menus["File"].insertMenu(self.actions["open_project"], self.recent_menu)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        proposals = self.auto_ui.install(self.actions, self.statusBar())
+        self._add_dock("Proposals", "proposals_dock", proposals, right)
         for dock in self.findChildren(QDockWidget):
             self.menus["View"].addAction(dock.toggleViewAction())
-        self.toolbar = QToolBar("Tools", self)
-        self.toolbar.setObjectName("main_toolbar")
-        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-        build_toolbar(self.toolbar, self.actions)
+        self.toolbar = build_toolbar(self, self.actions)
         self.addToolBar(self.toolbar)
         self._help: ShortcutHelpDialog | None = None
         self.fields = StatusFields(self.statusBar())
-        self.auto_ui.install(self.statusBar())
         self._connect()
         self._restore_layout()
         self._update_title()
@@ -179,7 +192,7 @@ class MainWindow(QMainWindow):
     def import_coco(self, path: str | Path) -> None:
         """Import a COCO file into the open project and show what happened."""
         try:
-            report = self.session.import_coco(Path(path))
+            report = project_transfer.import_coco(self.session, Path(path))
         except (OSError, ValueError, KeyError) as exc:
             QMessageBox.warning(self, "Cannot import", str(exc))
             return
@@ -198,7 +211,7 @@ class MainWindow(QMainWindow):
     def import_results(self, path: str | Path) -> None:
         """Add a results file's detections as proposals and show what happened."""
         try:
-            report = self.session.import_results(Path(path))
+            report = project_transfer.import_results(self.session, Path(path))
         except (OSError, ValueError) as exc:
             QMessageBox.warning(self, "Cannot import detections", str(exc))
             return
@@ -213,7 +226,7 @@ class MainWindow(QMainWindow):
         if path:
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
-                self.session.export_coco(Path(path))
+                project_transfer.export_coco(self.session, Path(path))
             except (OSError, ValueError) as exc:
                 QApplication.restoreOverrideCursor()
                 QMessageBox.warning(self, "Export failed", str(exc))
@@ -279,25 +292,10 @@ class MainWindow(QMainWindow):
         return target is not None
 
     def _on_save_failed(self, text: str) -> None:
-        box = QMessageBox(
-            QMessageBox.Icon.Warning, "Changes are not being saved", text, parent=self
-        )
-        box.setInformativeText(
-            "Your edits stay in this window and saving is retried. Save As writes them to a "
-            "place you choose."
-        )
-        save_as = box.addButton("Save As…", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Close)
-        save_as.clicked.connect(self.save_as_dialog)
-        box.setModal(False)
-        box.show()
-        self.save_problem_box = box
+        self.save_problem_box = show_save_failed(self, text, self.save_as_dialog)
 
     def _on_project_moved(self, text: str) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "Project moved", text, parent=self)
-        box.setModal(False)
-        box.show()
-        self.save_problem_box = box
+        self.save_problem_box = show_project_moved(self, text)
 
     def show_training_dialog(self) -> None:
         from app.dialogs.training_dialog import show_training_dialog
@@ -313,12 +311,7 @@ class MainWindow(QMainWindow):
         self._help.raise_()
 
     def show_about(self) -> None:
-        QMessageBox.about(
-            self,
-            f"About {application_title()}",
-            "Bounding-box annotation with a DETR detector in the loop.\n"
-            "Auto-annotate, correct, export COCO, fine-tune.",
-        )
+        show_about(self)
 
     # ----- status --------------------------------------------------------------------------
 

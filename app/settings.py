@@ -57,10 +57,6 @@ class Settings:
         self.q.setValue("recent/projects", recent)
         return recent
 
-    def clear_recent_projects(self) -> None:
-        """Forget the recent folders."""
-        self.q.setValue("recent/projects", [])
-
     def last_dir(self) -> str:
         """Return the folder the last file dialog was in."""
         value = self.q.value("dialogs/last_dir", "")

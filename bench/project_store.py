@@ -225,11 +225,11 @@ def bench_size(tmp: Path, count: int, edits: int) -> dict:
 def bench_window(tmp: Path, count: int) -> dict:
     """Open the folder of `count` images (with its database) in the real window."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from app.widgets.pyside_fix import protect_singletons
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
+    from app.pyside_refcount_guard import protect_singletons
     from app.settings import Settings
 
     protect_singletons()

@@ -36,7 +36,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from app.widgets.pyside_fix import protect_singletons
+    from app.pyside_refcount_guard import protect_singletons
 
     protect_singletons()
     from PySide6.QtWidgets import QApplication
@@ -45,6 +45,7 @@ def main() -> int:
     from app.auto_annotate import AutoAnnotator
     from app.demo_project import GROUND_TRUTH_NAME, create_demo_project
     from app.model_scoring import score_checkpoint
+    from app.project_transfer import import_coco
     from app.session import Session
     from app.training_controller import TrainingController
     from app.training_snapshot import TrainSettings
@@ -56,7 +57,7 @@ def main() -> int:
     truth = json.loads((folder / GROUND_TRUTH_NAME).read_text())
     session = Session()
     session.open_folder(folder)
-    session.import_coco(folder / GROUND_TRUTH_NAME)
+    import_coco(session, folder / GROUND_TRUTH_NAME)
     names = [img["file_name"] for img in truth["images"]]
     reviewed, unseen = names[: args.reviewed], names[args.reviewed :]
     session.set_status(unseen, ImageStatus.UNLABELED)

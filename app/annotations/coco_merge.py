@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from app.annotations.coco_import import ImportResult
 from app.annotations.geometry import clamp_rect, rect_area
@@ -165,16 +164,23 @@ class MergeImport(Command):
             image_list=bool(self._new_images),
         )
 
+    def report(self) -> str:
+        """Return what the merge did for the user: the file's report, then the counts."""
+        lines = [
+            self.result.report.summary(),
+            f"Added {self.added_boxes} boxes ({self.duplicate_boxes} already there), "
+            f"{self.added_images} new images, {self.added_categories} new classes.",
+        ]
+        if self.clipped_boxes or self.outside_boxes:
+            lines.append(
+                f"{self.clipped_boxes} boxes reached outside their image and were clipped; "
+                f"{self.outside_boxes} lay wholly outside it and were left out."
+            )
+        return "\n".join(lines)
+
 
 def merge_import(project: Project, result: ImportResult) -> MergeImport:
     """Merge an import into the project now (without undo) and return the command with counts."""
     cmd = MergeImport(result)
     cmd.redo(project)
     return cmd
-
-
-def project_from_import(root: str | Path, result: ImportResult) -> Project:
-    """Return a new project for `root` holding exactly what the import read (ids kept)."""
-    project = Project(root=Path(root))
-    merge_import(project, result)
-    return project

@@ -135,21 +135,6 @@ class ProjectDocument:
         return cls._open(None, path, ask, on_durable)
 
     @classmethod
-    def create(
-        cls,
-        project: Project,
-        path: str | os.PathLike | None = None,
-        *,
-        on_durable: Durable | None = None,
-    ) -> ProjectDocument:
-        """Write an in-memory project as a new database (default: its folder's) and open it."""
-        target = Path(path) if path is not None else store.project_file_for(project.root)
-        return cls(
-            project,
-            ProjectStore.create(target, project, name=project.root.name, on_durable=on_durable),
-        )
-
-    @classmethod
     def _open(
         cls, root: Path | None, db: Path, ask: RecoverQuestion | None, on_durable: Durable | None
     ) -> ProjectDocument:

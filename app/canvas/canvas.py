@@ -10,12 +10,11 @@ from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QMenu, QVBoxLayout, QWidget
 
-from app.annotations.commands import Macro, RejectProposals, SetBoxRect
 from app.annotations.model import Box
+from app.annotations.review import without_repeats
 from app.canvas.scene import AnnotationScene
 from app.canvas.tools import DrawTool, Rect, SelectTool
 from app.canvas.view import CanvasView
-from app.proposal_review import accept_command, review_command, without_repeats
 from app.session import Session
 from app.widgets.swatches import swatch
 from app.workers.image_loader import ImageLoader, LoadedImage
@@ -195,21 +194,13 @@ class Canvas(QWidget):
             self.selection_changed()
 
     def set_box_rects(self, rects: dict[str, Rect], text: str) -> None:
-        rec = self.session.current_record()
-        proposals = {p.uid for p in rec.proposals} if rec is not None else set()
-        moved = {uid: rect for uid, rect in rects.items() if uid in proposals}
-        if not moved:
-            self.session.set_box_rects(rects, text)
-            return
-        # Moving or resizing a proposal accepts it where the user put it.
-        cmd = accept_command(rec.path, list(moved), moved)
-        boxes = [SetBoxRect(rec.path, u, r) for u, r in rects.items() if u not in proposals]
-        self.session.push(Macro(text, [cmd, *boxes]) if boxes else cmd)
+        # A proposal moved or resized is accepted where the user put it (the session's rule).
+        self.session.set_box_rects(rects, text)
 
     def accept_proposals(self, uids: list[str]) -> None:
         """Turn proposals of the current image into boxes (one undo step)."""
         if uids and self.session.current_path:
-            self.session.push(accept_command(self.session.current_path, list(uids)))
+            self.session.accept_proposals(uids)
             self.selection_changed()
 
     def double_click(self, event: QMouseEvent) -> bool:
@@ -266,9 +257,8 @@ class Canvas(QWidget):
         """Delete the selected boxes and reject the selected proposals (one undo step)."""
         uids = self.selected_uids()
         proposals = self.scene.selected_proposal_uids()
-        cmd = review_command(self.session.current_path, {}, proposals, uids)
-        if cmd is not None:
-            self.session.push(cmd)
+        if uids or proposals:
+            self.session.delete_boxes(uids, proposals)
             self.selection_changed()
 
     def accept_selected_proposals(self) -> None:
@@ -310,7 +300,7 @@ class Canvas(QWidget):
         """Reject every proposal the confidence filter shows on this image."""
         uids = self.scene.shown_proposal_uids()
         if uids and self.session.current_path:
-            self.session.push(RejectProposals(self.session.current_path, uids))
+            self.session.reject_proposals(uids)
             self.selection_changed()
 
     def set_proposal_threshold(self, threshold: float) -> None:

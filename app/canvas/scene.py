@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QFont, QImage
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsTextItem
 
@@ -224,8 +224,3 @@ class AnnotationScene(QGraphicsScene):
         """Highlight one box (or none)."""
         for other in self.all_items():
             other.set_hover(other is item)
-
-
-def no_drag_cursor() -> Qt.CursorShape:
-    """Return the cursor of the select tool over empty space."""
-    return Qt.CursorShape.ArrowCursor

@@ -1,11 +1,19 @@
-"""The keyboard shortcut window, generated from the action table."""
+"""The Help menu's windows: the keyboard shortcuts (generated from the action table), About."""
 
 from __future__ import annotations
 
 import html
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QMessageBox,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
+from app import application_title
 from app.actions import shortcut_rows
 
 
@@ -37,3 +45,13 @@ class ShortcutHelpDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser)
         layout.addWidget(buttons)
+
+
+def show_about(parent: QWidget) -> None:
+    """Show what the application is for (Help → About)."""
+    QMessageBox.about(
+        parent,
+        f"About {application_title()}",
+        "Bounding-box annotation with a DETR detector in the loop.\n"
+        "Auto-annotate, correct, export COCO, fine-tune.",
+    )

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.annotations.commands import category_usage
 from app.session import Session
 from app.widgets.swatches import swatch
 
@@ -159,7 +158,7 @@ class ClassPanel(QWidget):
         if not others:
             self.session.message.emit("Merging needs a second class")
             return
-        usage = category_usage(project, cid)
+        usage = self.session.category_usage(cid)
         target_name = self.ask_item(
             "Merge class",
             f"Move the {usage.boxes} boxes of {source.name!r} into:",
@@ -178,7 +177,7 @@ class ClassPanel(QWidget):
         if cid is None or project is None:
             return
         cat = project.category(cid)
-        usage = category_usage(project, cid)
+        usage = self.session.category_usage(cid)
         text = (
             f"Delete class {cat.name!r}?\n\nThis deletes {usage.boxes} boxes and "
             f"{usage.proposals} proposals on {usage.images} images (Undo brings them back)."

@@ -12,8 +12,14 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
 
 from app.annotations.model import ImageRecord, ImageStatus
+from app.annotations.review import (
+    DOUBTFUL_BAND,
+    is_doubtful,
+    is_unreviewed,
+    lowest_score,
+    next_image,
+)
 from app.label_check import has_duplicates
-from app.proposal_review import DOUBTFUL_BAND, is_doubtful, lowest_score, next_doubtful
 from app.session import Session
 from app.widgets.phrases import join_phrases
 from app.widgets.swatches import broken_mark, dot
@@ -29,7 +35,7 @@ FILTERS = {
     "Unlabeled": lambda rec: rec.status == ImageStatus.UNLABELED,
     "Proposed": lambda rec: rec.status == ImageStatus.PROPOSED,
     "Reviewed": lambda rec: rec.status == ImageStatus.REVIEWED,
-    "Not reviewed": lambda rec: rec.status != ImageStatus.REVIEWED,
+    "Not reviewed": is_unreviewed,
     "With boxes": lambda rec: bool(rec.boxes),
     "Without boxes": lambda rec: not rec.boxes,
     "Doubtful proposals": is_doubtful,
@@ -281,21 +287,16 @@ class ImageListPanel(QWidget):
         project = self.session.project
         if project is None or not project.images:
             return
-        images = project.images
-        start = next(
-            (i for i, rec in enumerate(images) if rec.path == self.session.current_path), -1
-        )
-        for k in range(1, len(images) + 1):
-            rec = images[(start + k) % len(images)]
-            if rec.status != ImageStatus.REVIEWED and rec.path != self.session.current_path:
-                self.session.set_current(rec.path)
-                return
-        self.session.message.emit("Every image is reviewed")
+        path = next_image(project, self.session.current_path, is_unreviewed)
+        if path is None:
+            self.session.message.emit("Every image is reviewed")
+        else:
+            self.session.set_current(path)
 
     def go_next_doubtful(self) -> None:
         """Show the next image with a proposal in the doubtful band (Shift+N)."""
         project = self.session.project
-        path = next_doubtful(project, self.session.current_path) if project else None
+        path = next_image(project, self.session.current_path, is_doubtful) if project else None
         if path is None:
             low, high = DOUBTFUL_BAND
             self.session.message.emit(f"No image has proposals scored {low:.1f}–{high:.1f}")

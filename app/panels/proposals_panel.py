@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app.proposal_review import DOUBTFUL_BAND, lowest_score
+from app.annotations.review import DOUBTFUL_BAND, lowest_score
 from app.session import Session
 from app.widgets.confidence_slider import ConfidenceSlider
 from app.widgets.phrases import join_phrases

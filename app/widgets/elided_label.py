@@ -25,10 +25,6 @@ class ElidedLabel(QLabel):
         hint = super().minimumSizeHint()
         return QSize(min(hint.width(), MIN_WIDTH), hint.height())
 
-    def is_elided(self) -> bool:
-        """Return True when the text does not fit and ends in "…"."""
-        return self.fontMetrics().horizontalAdvance(self.text()) > self.contentsRect().width()
-
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         painter = QPainter(self)
         rect = self.contentsRect()

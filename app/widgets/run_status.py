@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
+from app.run_progress import RunProgress
 from app.widgets.elided_label import ElidedLabel
 
 
@@ -27,7 +28,7 @@ class RunStatus(QWidget):
         layout.addWidget(self.cancel_button)
         self.setVisible(False)
 
-    def show_progress(self, progress) -> None:
+    def show_progress(self, progress: RunProgress) -> None:
         """Show a RunProgress (hide when the run is over)."""
         self.setVisible(progress.running)
         if progress.loading or not progress.total:

@@ -145,10 +145,6 @@ class ImageLoader(QObject):
             self._cache.pop(path, None)
             self._errors.pop(path, None)
 
-    def is_busy(self) -> bool:
-        """Return True while decodes are queued or running."""
-        return bool(self._pending)
-
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Drop queued work and wait for running decodes; returns True if all stopped."""
         self._stopping.set()

@@ -24,7 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.proposal_review import DUPLICATE_IOU  # a repeat of a better proposal is dropped
+from app.annotations.review import DUPLICATE_IOU  # a repeat of a better proposal is dropped
 
 log = logging.getLogger(__name__)
 

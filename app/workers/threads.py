@@ -99,17 +99,6 @@ class PriorityPool:
                 log.exception("worker job %s failed", key)
 
 
-def stop_qthread(thread: QThread, timeout_ms: int = 5000) -> bool:
-    """Ask a QThread's event loop to quit and wait for it; True if it ended in time."""
-    if not thread.isRunning():
-        return True
-    thread.quit()
-    if thread.wait(timeout_ms):
-        return True
-    log.error("thread %s did not stop within %d ms", thread.objectName(), timeout_ms)
-    return False
-
-
 def hold_until_finished(thread: QThread, *keep: object) -> None:
     """Keep a QThread that did not stop in time, and the objects it runs, alive until it ends.
 

@@ -13,11 +13,18 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from app.annotations.coco import export_coco, import_coco
-from app.annotations.coco_import import CocoImportError, parse_coco
-from app.annotations.coco_merge import MergeImport, merge_import, project_from_import
+from app.annotations.coco_import import CocoImportError, ImportResult, parse_coco
+from app.annotations.coco_merge import MergeImport, merge_import
 from app.annotations.commands import DeleteCategory, UndoStack
 from app.annotations.model import Box, Category, ImageRecord, ImageStatus, Project
 from detr_model import atomic_file as atomic
+
+
+def project_from_import(root: str | Path, result: ImportResult) -> Project:
+    """Return a new project for `root` holding exactly what the import read (ids kept)."""
+    project = Project(root=Path(root))
+    merge_import(project, result)
+    return project
 
 
 def _project(root: Path) -> Project:

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.annotations import store
 from app.annotations.model import ImageStatus
+from app.annotations.review import without_repeats
 from app.model_registry import file_choice
-from app.proposal_review import without_repeats
 from tests.app.auto_annotate_support import (
     CLASS_NAMES,
     SMALL,

@@ -10,12 +10,12 @@ from PySide6.QtCore import Qt
 
 from app.annotations.commands import SetProposals
 from app.annotations.model import Project, Proposal, new_uid
-from app.proposal_review import (
+from app.annotations.review import (
     is_doubtful,
     lowest_score,
     map_by_name,
     model_class_names,
-    next_doubtful,
+    next_image,
     to_proposals,
     unmapped_names,
 )
@@ -48,9 +48,9 @@ def test_the_lowest_score_and_the_doubtful_band_are_read_from_proposals(tmp_path
     assert lowest_score(project.image("a.png")) is None
     assert lowest_score(project.image("b.png")) == 0.5
     assert is_doubtful(project.image("b.png")) and not is_doubtful(project.image("d.png"))
-    assert next_doubtful(project, "a.png") == "b.png"
-    assert next_doubtful(project, "c.png") == "b.png"  # wraps around
-    assert next_doubtful(project, "b.png") is None  # the only doubtful one is shown
+    assert next_image(project, "a.png", is_doubtful) == "b.png"
+    assert next_image(project, "c.png", is_doubtful) == "b.png"  # wraps around
+    assert next_image(project, "b.png", is_doubtful) is None  # the only doubtful one is shown
 
 
 def test_model_classes_drop_na_slots_and_map_to_same_named_classes(tmp_path):

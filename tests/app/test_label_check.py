@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.annotations.model import Box, ImageRecord, ImageStatus, Project, Proposal, new_uid
+from app.annotations.review import without_repeats
 from app.label_check import describe_duplicates, duplicate_pairs, find_duplicates
-from app.proposal_review import without_repeats
 
 
 def test_same_class_boxes_overlapping_at_iou_07_are_flagged() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app.annotations.formats import SplitSpec
 from app.dialogs.export_dialog import ExportDialog
+from app.project_transfer import import_labels
 from tests.app.conftest import open_and_wait, write_images
 from tests.app.test_window_workflow import _drop
 
@@ -34,7 +35,7 @@ def test_importing_a_yolo_folder_is_one_undo_step(qtbot, window, tmp_path) -> No
     folder = yolo_folder(tmp_path / "data")
     assert window.open_path(folder)  # no image at the top: the canvas stays empty
     with qtbot.waitSignal(window.canvas.image_shown, timeout=5000):
-        report = window.session.import_labels("yolo", folder)
+        report = import_labels(window.session, "yolo", folder)
     assert "Added 3 boxes" in report
     project = window.session.project
     assert [c.name for c in project.categories] == ["cat", "dog"]

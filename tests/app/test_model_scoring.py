@@ -12,6 +12,7 @@ from app.annotations.model import ImageStatus
 from app.auto_annotate import AutoAnnotator
 from app.model_comparison import OLD
 from app.model_scoring import score_checkpoint
+from app.project_transfer import import_coco
 from app.resource_paths import DEMO_MODEL_PATH
 from app.session import Session
 from app.training_controller import TrainingController
@@ -48,7 +49,7 @@ def five_reviewed(qtbot, tmp_path: Path) -> Session:
     coco = ann.rename(tmp_path / "shapes.json")
     session = Session()
     session.open_folder(folder)
-    session.import_coco(coco)
+    import_coco(session, coco)
     session.set_status([r.path for r in session.project.images], ImageStatus.REVIEWED)
     return session
 

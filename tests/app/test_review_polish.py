@@ -7,8 +7,9 @@ from PySide6.QtCore import Qt
 
 from app.annotations.commands import SetProposals
 from app.annotations.model import Proposal, new_uid
-from app.auto_annotate import RunProgress
 from app.panels.image_list import BROKEN_FILTER
+from app.project_transfer import export_coco
+from app.run_progress import RunProgress
 from app.widgets.loss_plot import LossPlot
 from app.workers.image_loader import decode
 from tests.app.conftest import drag, open_and_wait, wait_shown
@@ -133,7 +134,7 @@ def test_progress_and_export_messages_are_not_cut_in_the_status_bar(
     )
     status.show_progress(RunProgress())
     window.resize(1280, 800)  # the window's first size
-    window.session.export_coco(tmp_path / "annotations.json")
+    export_coco(window.session, tmp_path / "annotations.json")
     message = window.statusBar().currentMessage()
     assert message == "Exported 4 images and 0 boxes to annotations.json"
     bar = window.statusBar()

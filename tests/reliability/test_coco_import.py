@@ -15,8 +15,9 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.annotations.coco import build_coco, import_coco
 from app.annotations.coco_import import CocoImportError, parse_coco
-from app.annotations.coco_merge import merge_import, project_from_import
+from app.annotations.coco_merge import merge_import
 from app.annotations.model import Category, ImageRecord, ImageStatus, Project
+from tests.annotations.test_coco import project_from_import
 from tests.app import conftest as app_fixtures
 from tests.app.conftest import open_and_wait
 

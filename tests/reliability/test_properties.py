@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from app.annotations.coco import build_coco
 from app.annotations.coco_import import CocoImportError, parse_coco
-from app.annotations.coco_merge import project_from_import
 from app.annotations.geometry import (
     clamp_rect,
     is_valid_rect,
@@ -22,6 +21,7 @@ from app.annotations.geometry import (
     xyxy_to_xywh,
 )
 from app.annotations.model import Box, Category, ImageRecord, ImageStatus, Project
+from tests.annotations.test_coco import project_from_import
 
 COORD = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 SIDE = st.integers(1, 10_000)

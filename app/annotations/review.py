@@ -1,22 +1,16 @@
-"""Plain helpers for reviewing proposals: lowest confidence, the doubtful band, class mapping.
+"""Rules for reviewing proposals: lowest confidence, the doubtful band, the next image to look
+at, class mapping, repeats.
 
-No Qt here: the image list, the canvas and the auto-annotate controller share these rules.
+No Qt here: the image list, the proposals panel, the canvas and the auto-annotate controller
+share these rules (the edits they lead to are built in app.annotations.edits).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-from app.annotations.commands import (
-    AcceptProposals,
-    Command,
-    DeleteBoxes,
-    Macro,
-    RejectProposals,
-    SetBoxRect,
-)
 from app.annotations.geometry import rect_iou
-from app.annotations.model import ImageRecord, Project, Proposal, Rect, new_uid
+from app.annotations.model import ImageRecord, ImageStatus, Project, Proposal, Rect, new_uid
 
 DOUBTFUL_BAND = (0.3, 0.7)  # proposals scored in this band are the ones worth a human look
 # Two same-class boxes overlapping this much are one object (auto-annotate drops the model's
@@ -39,17 +33,23 @@ def is_doubtful(rec: ImageRecord, band: tuple[float, float] = DOUBTFUL_BAND) -> 
     return any(low <= p.score <= high for p in rec.proposals)
 
 
-def next_doubtful(
-    project: Project, current: str, band: tuple[float, float] = DOUBTFUL_BAND
-) -> str | None:
-    """Return the next image after `current` (wrapping) with a doubtful proposal, or None."""
+def is_unreviewed(rec: ImageRecord) -> bool:
+    """Return True when the image is not marked reviewed yet."""
+    return rec.status != ImageStatus.REVIEWED
+
+
+def next_image(project: Project, current: str, wanted: Callable[[ImageRecord], bool]) -> str | None:
+    """Return the first image after `current` in project order (wrapping around) for which
+    `wanted` is true, never `current` itself; None when there is none.
+
+    One search for "next unreviewed" (N) and "next doubtful" (Shift+N); an unknown `current`
+    (none shown) starts at the first image.
+    """
     images = project.images
-    if not images:
-        return None
     start = next((i for i, rec in enumerate(images) if rec.path == current), -1)
     for k in range(1, len(images) + 1):
         rec = images[(start + k) % len(images)]
-        if rec.path != current and is_doubtful(rec, band):
+        if rec.path != current and wanted(rec):
             return rec.path
     return None
 
@@ -118,34 +118,3 @@ def without_repeats(
         accept.append(prop.uid)
         taken.append((prop.category_id, rect))
     return accept, skipped
-
-
-def accept_command(path: str, uids: list[str], rects: Mapping[str, Rect] | None = None) -> Command:
-    """Return the edit accepting proposals as boxes, moved to `rects` where given (one undo step)."""
-    accept = AcceptProposals(path, uids)
-    if not rects:
-        return accept
-    moves: list[Command] = [SetBoxRect(path, uid, rect) for uid, rect in rects.items()]
-    text = (
-        "Accept and adjust proposal"
-        if len(uids) == 1
-        else f"Accept and adjust {len(uids)} proposals"
-    )
-    return Macro(text, [accept, *moves])
-
-
-def review_command(
-    path: str, accept: Mapping[str, Rect | None], reject: list[str], delete_boxes: list[str]
-) -> Command | None:
-    """Return one undo step that accepts, rejects and deletes together (None when empty)."""
-    cmds: list[Command] = []
-    if accept:
-        rects = {uid: r for uid, r in accept.items() if r is not None}
-        cmds.append(accept_command(path, list(accept), rects))
-    if reject:
-        cmds.append(RejectProposals(path, reject))
-    if delete_boxes:
-        cmds.append(DeleteBoxes(path, delete_boxes))
-    if len(cmds) <= 1:
-        return cmds[0] if cmds else None
-    return Macro(" and ".join(c.text.lower() for c in cmds).capitalize(), cmds)
