@@ -79,13 +79,19 @@ def read_labelmap(path: Path) -> list[str]:
         return []
     names = []
     for line in lines:
-        if not line.strip() or line.startswith("#"):
-            continue
         fields = line.rsplit(":", 3)  # a name may hold ':' itself
+        if not line.strip() or (line.startswith("#") and not _is_colour(fields)):
+            continue  # "# label:color_rgb:parts:actions" is the header; "#1:0,0,255::" a class
         if fields[0] == "background" and fields[1:2] == ["0,0,0"]:
             continue  # segmentation's class 0, not an object class
         names.append(fields[0])
     return names
+
+
+def _is_colour(fields: list[str]) -> bool:
+    """True when a labelmap line's second field is an "r,g,b" colour (an entry, not a comment)."""
+    parts = fields[1].split(",") if len(fields) == 4 else []
+    return len(parts) == 3 and all(p.strip().isdigit() for p in parts)
 
 
 def read(folder: str | os.PathLike, project: Project) -> ImportResult:

@@ -95,3 +95,14 @@ def test_detect_names_the_layout_and_where_its_labels_go(tmp_path: Path) -> None
     assert opens_first(tmp_path / "yolo", project.root)  # another folder becomes the project
     assert not opens_first(project.root / "sub", project.root)  # inside: merged into it
     assert opens_first(tmp_path / "voc", None)
+
+
+def test_voc_labelmap_keeps_a_class_whose_name_starts_with_a_hash(tmp_path: Path) -> None:
+    # Found by the round-trip property test: "#" was read back as a comment line and lost.
+    from app.annotations.formats.voc import read_labelmap
+
+    (tmp_path / "labelmap.txt").write_text(
+        "# label:color_rgb:parts:actions\n#:1,2,3::\n#no colour here\ncat:0,0,255::\n",
+        encoding="utf-8",
+    )
+    assert read_labelmap(tmp_path / "labelmap.txt") == ["#", "cat"]
