@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self.auto = self.auto_ui.controller
         self.first_run = FirstRun(self)  # welcome page while no project is open, demo project
         self.training = TrainingController(self.session, self.auto, self)
+        self.training.gpu_busy_changed.connect(self.auto.set_gpu_busy)  # auto-annotate: CPU
         self.training_dialog = None  # made on first use (app.dialogs.training_dialog)
         self.label_formats = LabelFormatsUI(self)  # File → Import/Export of YOLO, VOC, labelme
         self.actions = build_actions(self, self)
@@ -302,7 +303,9 @@ class MainWindow(QMainWindow):
     def show_training_dialog(self) -> None:
         from app.dialogs.training_dialog import show_training_dialog
 
-        show_training_dialog(self)
+        self.training_dialog = show_training_dialog(
+            self.training_dialog, self.training, self.canvas.review_boxes, self
+        )
 
     # ----- help ----------------------------------------------------------------------------
 
