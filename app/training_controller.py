@@ -119,6 +119,13 @@ class TrainingController(QObject):
         """Return True while a training child process runs."""
         return self.runner.is_running()
 
+    def replay_from(self, settings: TrainSettings) -> list[Path]:
+        """Return the earlier snapshots a run with `settings` replays: all of this project's,
+        when it starts from a model the project trained and replay is on; else none."""
+        if not settings.replay or not replays_into(settings.base, self.models_dir()):
+            return []
+        return earlier_snapshots(self.training_dir())
+
     def default_base(self) -> tuple[str, str]:
         """Return (checkpoint path, label) of the model to start from: the one in use when it
         is a local, small model (demo, fine-tuned, file); else ("", scratch label)."""
@@ -144,11 +151,8 @@ class TrainingController(QObject):
             return False
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = unique_path(training / f"run-{stamp}")
-        replay = []
-        if settings.replay and replays_into(settings.base, self.models_dir()):
-            replay = earlier_snapshots(training, besides=run_dir)
         try:
-            snapshot = write_snapshot(project, run_dir, settings, replay)
+            snapshot = write_snapshot(project, run_dir, settings, self.replay_from(settings))
         except (OSError, ValueError) as exc:
             self._message(str(exc))
             self.error = str(exc)

@@ -79,6 +79,18 @@ def earlier_snapshots(training_dir: Path | None, *, besides: Path | None = None)
     return sorted(runs, key=lambda p: p.name)
 
 
+def replay_candidates(snapshots: list[Path], exclude: set[str]) -> int:
+    """Return how many distinct images of `snapshots` are not in `exclude` (before any is
+    checked on disk: what the dialog shows ahead of a run)."""
+    names: set[str] = set()
+    for run in snapshots:
+        try:
+            names.update(e.file_name for e in read_snapshot(run))
+        except ValueError:
+            continue
+    return len(names - exclude)
+
+
 def read_snapshot(run_dir: Path) -> list[SnapshotImage]:
     """Return the training images of one snapshot; ValueError naming the file if it is not
     the COCO file a snapshot writes."""

@@ -4,11 +4,13 @@ the defaults for the model it starts from. No Qt (the dialog shows what these re
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from app.annotations.model import Project
+from app.annotations.model import ImageStatus, Project
 from app.label_check import describe_duplicates, find_duplicates
+from app.training_replay import REPLAY_SHARE, replay_candidates
 from app.training_snapshot import (
     FEW_BOXES,
     auto_epochs,
@@ -47,10 +49,12 @@ def data_summary(
     val_fraction: float | None,
     epochs: int | None,
     batch_size: int,
+    replay_from: Sequence[Path] = (),
 ) -> DataSummary:
-    """Return the reviewed images, boxes per class, the automatic epochs (when `epochs` is
-    None) and a warning for what will train badly: no reviewed image, rare classes, classes
-    without boxes, likely duplicate boxes."""
+    """Return the reviewed images, boxes per class, the images replayed from `replay_from`
+    (earlier snapshots), the automatic epochs (when `epochs` is None) and a warning for what
+    will train badly: no reviewed image, rare classes, classes without boxes, likely duplicate
+    boxes."""
     if project is None:
         return DataSummary("No folder is open")
     n = reviewed_count(project)
@@ -58,13 +62,18 @@ def data_summary(
     n_val = validation_count(n, val_fraction)
     per_class = ", ".join(f"{name} {k}" for name, k in counts.items()) or "no classes"
     n_train = n - n_val if n else 0
+    n_replay = 0
+    if replay_from and n_train:
+        reviewed = {rec.path for rec in project.images if rec.status == ImageStatus.REVIEWED}
+        n_replay = min(int(n_train * REPLAY_SHARE), replay_candidates(list(replay_from), reviewed))
     shown_epochs = ""
     if not epochs and n_train:
-        shown_epochs = f" · {auto_epochs(n_train, batch_size)} epochs"
+        shown_epochs = f" · {auto_epochs(n_train + n_replay, batch_size)} epochs"
     split = f"{n_train} train, {n_val} held out for AP"
     if n and not n_val:
         split = f"all train; AP on the same {n}: too few to hold some out"
-    text = f"{n} reviewed images ({split}) · boxes: {per_class}{shown_epochs}"
+    replayed = f" · up to {n_replay} images of earlier runs replayed" if n_replay else ""
+    text = f"{n} reviewed images ({split}) · boxes: {per_class}{replayed}{shown_epochs}"
     few = [name for name, k in counts.items() if 0 < k < FEW_BOXES]
     none = [name for name, k in counts.items() if k == 0]
     warnings = []

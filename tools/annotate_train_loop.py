@@ -114,7 +114,7 @@ def _start(project, base: Path, run_dir: Path, replay_from: list[Path], args):
     """Writes the dialog's snapshot and starts its training call; returns (process, snapshot)."""
     from app.training_snapshot import TrainSettings, cli_arguments, write_snapshot
 
-    settings = replace(TrainSettings(), base=str(base), base_label=base.name)
+    settings = replace(TrainSettings(), base=str(base), base_label=base.name, seed=args.seed)
     if args.epochs:
         settings = replace(settings, epochs=args.epochs)
     snapshot = write_snapshot(project, run_dir, settings, replay_from)
@@ -140,10 +140,15 @@ def _train_all(jobs: list[tuple], args) -> dict[str, float]:
                 flush=True,
             )
             running.append((label, process, run_dir))
-        for label, process, run_dir in running:
-            if process.wait() != 0:
-                raise SystemExit(f"{label}: training failed, see {run_dir / 'train.log'}")
-            seconds[label] = time.monotonic() - started
+        while running:  # each run's own time, whichever ends first
+            time.sleep(0.5)
+            for label, process, run_dir in list(running):
+                if process.poll() is None:
+                    continue
+                if process.returncode != 0:
+                    raise SystemExit(f"{label}: training failed, see {run_dir / 'train.log'}")
+                seconds[label] = time.monotonic() - started
+                running.remove((label, process, run_dir))
     return seconds
 
 
@@ -156,6 +161,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads a training")
     parser.add_argument("--parallel", action="store_true", help="the round-2 runs side by side")
     parser.add_argument("--epochs", type=int, help="instead of the dialog's automatic epochs")
+    parser.add_argument("--seed", type=int, default=0, help="of the split and the replay draw")
     parser.add_argument("--work", type=Path, default=Path("/tmp/detr-studio-loop"))
     args = parser.parse_args()
     import torch
@@ -177,11 +183,12 @@ def main() -> int:
         seconds = {"round 1": float("nan")}
     from app.training_replay import earlier_snapshots
 
-    earlier = earlier_snapshots(training)
+    # Round 2's earlier snapshot is round 1's (runs of other round-2 modes or seeds are not).
+    earlier = [run for run in earlier_snapshots(training) if run == run_a]
     second_project = _reviewed_project(root, second, "round2")
     jobs = []
     for mode in args.replay.split(","):
-        run = training / f"run-2-replay-{mode}-{time.strftime('%H%M%S')}"
+        run = training / f"run-2-seed{args.seed}-replay-{mode}-{time.strftime('%H%M%S')}"
         run.mkdir(parents=True)
         label = f"round 2, replay {mode}"
         jobs.append(

@@ -90,6 +90,7 @@ class TrainingSettingsForm(QGroupBox):
             "runs, so classes these images have few boxes of are not forgotten"
         )
         self.replay_check.setChecked(d.replay)
+        self.replay_check.toggled.connect(lambda _on: self.refresh_data())
         self.official_bases: set[str] = set()  # the official models' files: fast without a GPU
         self._freeze_forced = False  # fast mode ticked "freeze", not the user
         self.fast_check.setChecked(d.fast)
@@ -154,6 +155,7 @@ class TrainingSettingsForm(QGroupBox):
             self.val_combo.currentData(),
             self.epochs_spin.value() or None,
             self.batch_spin.value(),
+            self.controller.replay_from(self.settings()),
         )
         self.data_label.setText(summary.text)
         self.duplicates = summary.duplicates
@@ -203,6 +205,7 @@ class TrainingSettingsForm(QGroupBox):
         self.fast_check.setEnabled(defaults.fast_allowed)
         self.fast_check.setChecked(defaults.fast)
         self._on_fast_toggled(self.fast_check.isChecked())
+        self.refresh_data()  # replay and with it the automatic epochs follow the base
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:

@@ -76,3 +76,20 @@ def test_an_app_run_and_a_cli_run_of_the_same_data_get_the_same_epochs_and_confi
     assert app_config.to_dict() == cli_config.to_dict()
     shown = data_summary(session.project, settings.val_fraction, None, settings.batch_size)
     assert f"· {cli_config.epochs} epochs" in shown.text  # and the dialog says so beforehand
+
+
+def test_the_summary_counts_the_replayed_images_into_the_automatic_epochs(tmp_path):
+    import json
+
+    project = _project(tmp_path, {"square": 6}, images=6)  # 5 train, 1 held out
+    run = tmp_path / "training" / "run-1"
+    run.mkdir(parents=True)
+    names = [f"img{i}.png" for i in range(3)] + [f"old{i}.png" for i in range(20)]
+    images = [{"id": i, "file_name": n, "width": 100, "height": 80} for i, n in enumerate(names)]
+    (run / "train.json").write_text(
+        json.dumps({"images": images, "annotations": [], "categories": []})
+    )
+    summary = data_summary(project, None, None, 4, [run])
+    assert "· up to 5 images of earlier runs replayed" in summary.text  # as many as new ones
+    assert summary.text.endswith(f"· {auto_epochs(10, 4)} epochs")
+    assert "replayed" not in data_summary(project, None, None, 4, []).text
