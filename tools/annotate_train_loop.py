@@ -180,7 +180,7 @@ def main() -> int:
         first_project = _reviewed_project(root, first, "round1")
         seconds = _train_all([("round 1", first_project, args.base, run_a, [])], args)
     else:
-        seconds = {"round 1": float("nan")}
+        seconds = {"round 1": None}  # trained by an earlier call: reused, not timed
     from app.training_replay import earlier_snapshots
 
     # Round 2's earlier snapshot is round 1's (runs of other round-2 modes or seeds are not).
@@ -204,7 +204,7 @@ def main() -> int:
     print("|---|---|" + "---|" * len(SHAPES))
     for label, (ap, secs) in rows.items():
         cells = " | ".join(f"{ap[name]:.3f}" for name in SHAPES)
-        took = "–" if secs is None else f"{secs:.0f}"
+        took = "–" if secs is None else f"{secs:.0f}"  # base model, or round 1 reused
         print(f"| {label} | {took} | {cells} |")
     print(json.dumps({label: ap for label, (ap, _) in rows.items()}))
     return 0
