@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.training = TrainingController(self.session, self.auto, self)
+        self.training.gpu_busy_changed.connect(self.auto.set_gpu_busy)  # auto-annotate: CPU
         self.training_dialog = None  # made on first use (app.dialogs.training_dialog)
         self.label_formats = LabelFormatsUI(  # File → Import/Export of YOLO, VOC, labelme
             self.session,
@@ -300,7 +301,9 @@ class MainWindow(QMainWindow):
     def show_training_dialog(self) -> None:
         from app.dialogs.training_dialog import show_training_dialog
 
-        show_training_dialog(self)
+        self.training_dialog = show_training_dialog(
+            self.training_dialog, self.training, self.canvas.review_boxes, self
+        )
 
     # ----- help ----------------------------------------------------------------------------
 

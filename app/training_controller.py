@@ -1,9 +1,11 @@
 """The training controller: owns the training run across dialog close/reopen, registers results.
 
-It freezes the reviewed images into a snapshot, starts the `TrainingRunner`, keeps every event
-of the run (so a reopened dialog redraws its curves), and on success copies the best checkpoint
-to `<project>/.detr-studio/models/<name>.pt` with `<name>.json` beside it (metrics, settings,
-history): the model picker lists it as "Fine-tuned: <name>.pt". Then the model in use and
+It freezes the reviewed images into a snapshot (with earlier snapshots replayed when the run
+starts from a model this project trained: `app.training_replay`), starts the
+`TrainingRunner`, keeps every event of the run (so a reopened dialog redraws its curves), and
+on success registers the best checkpoint as a version (`app.model_versions`): the model
+picker lists it as "Fine-tuned: <name>.pt". While a run holds the GPU, `gpu_busy_changed`
+says so (the window moves auto-annotate to the CPU meanwhile). Then the model in use and
 the new one are scored on the same held-out images in a worker (`app.workers.comparison`), the
 rule of `app.model_comparison` recommends one, and the comparison joins the sidecar.
 `use_model()` swaps the new model into auto-annotate in place (a model the comparison found
@@ -15,9 +17,7 @@ model in use as it was.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,23 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.auto_annotate import AutoAnnotator
 from app.model_comparison import Comparison, ModelScore, compare, where
 from app.model_registry import ModelChoice, choice_for_key, project_models_dir
-from app.model_versions import Version, list_versions
+from app.model_versions import (
+    Version,
+    best_epoch,
+    best_metrics,
+    list_versions,
+    register_version,
+    store_comparison,
+    unique_path,
+    version_record,
+)
 from app.session import Session
+from app.training_replay import earlier_snapshots, replays_into
 from app.training_snapshot import Snapshot, TrainSettings, cli_arguments, write_snapshot
 from app.workers.comparison import ComparisonJob, ComparisonRunner, ModelToScore, Scorer
 from app.workers.training import TrainingResult, TrainingRunner, train_command
-from detr_model.atomic_file import atomic_write, atomic_write_text
+
+__all__ = ["TrainingController", "best_epoch"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +60,7 @@ class TrainingController(QObject):
     failed = Signal(str)
     model_registered = Signal(object)  # ModelChoice of the new version
     comparison_changed = Signal()  # the comparison started, progressed or ended
+    gpu_busy_changed = Signal(bool)  # True while a run trains on a CUDA GPU
 
     def __init__(
         self,
@@ -82,6 +94,7 @@ class TrainingController(QObject):
         self.comparer.done.connect(self._on_compared)
         self._compared_with: ModelChoice | None = None
         self._project: object = None
+        self._gpu_held = False
         r = self.runner
         r.started.connect(self._on_started)
         r.progress.connect(self._on_progress)
@@ -105,6 +118,13 @@ class TrainingController(QObject):
     def is_running(self) -> bool:
         """Return True while a training child process runs."""
         return self.runner.is_running()
+
+    def replay_from(self, settings: TrainSettings) -> list[Path]:
+        """Return the earlier snapshots a run with `settings` replays: all of this project's,
+        when it starts from a model the project trained and replay is on; else none."""
+        if not settings.replay or not replays_into(settings.base, self.models_dir()):
+            return []
+        return earlier_snapshots(self.training_dir())
 
     def default_base(self) -> tuple[str, str]:
         """Return (checkpoint path, label) of the model to start from: the one in use when it
@@ -130,9 +150,9 @@ class TrainingController(QObject):
             self._message("Open an image folder first")
             return False
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = _unique(training / f"run-{stamp}")
+        run_dir = unique_path(training / f"run-{stamp}")
         try:
-            snapshot = write_snapshot(project, run_dir, settings)
+            snapshot = write_snapshot(project, run_dir, settings, self.replay_from(settings))
         except (OSError, ValueError) as exc:
             self._message(str(exc))
             self.error = str(exc)
@@ -151,6 +171,11 @@ class TrainingController(QObject):
             f"Snapshot: {snapshot.train_images} training and {held} images, "
             f"classes {', '.join(snapshot.class_names)}"
         )
+        if snapshot.replay_images:
+            self._on_log(
+                f"Replay: {snapshot.replay_images} images of earlier runs mixed in (against "
+                "forgetting the classes these images have few boxes of)"
+            )
         for problem in snapshot.left_out:
             self._on_log(f"Left out of the snapshot: {problem}")
         self._on_log(f"Starting from: {settings.base_label}")
@@ -215,8 +240,8 @@ class TrainingController(QObject):
     @Slot(dict)
     def _on_started(self, event: dict) -> None:
         self.start_event = event
-        if self.auto is not None and str(event.get("device", "")).startswith("cuda"):
-            self.auto.set_gpu_busy(True)  # auto-annotate moves to the CPU meanwhile
+        if str(event.get("device", "")).startswith("cuda"):
+            self._hold_gpu(True)
         self.started.emit(event)
 
     @Slot(dict)
@@ -314,16 +339,10 @@ class TrainingController(QObject):
         self.comparison_text = ""
         self._on_log(self.comparison.reason)
         try:
-            self._store_comparison(Path(new.path), self.comparison)
+            store_comparison(Path(new.path), self.comparison)
         except (OSError, ValueError) as exc:
             self._on_log(f"Could not store the comparison beside {new.path}: {exc}")
         self.comparison_changed.emit()
-
-    def _store_comparison(self, checkpoint: Path, comparison: Comparison) -> None:
-        sidecar = checkpoint.with_suffix(".json")
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-        data["comparison"] = comparison.to_dict()
-        atomic_write_text(sidecar, json.dumps(data, indent=1))
 
     # ----- registering ---------------------------------------------------------------------
 
@@ -331,64 +350,39 @@ class TrainingController(QObject):
         models = self.models_dir()
         if models is None or self.session.project is not self._project:
             models = result.out_dir.parent.parent / "models"  # the project was closed meanwhile
-        models.mkdir(parents=True, exist_ok=True)
+        snap = self.snapshot
+        record = version_record(
+            result.history,
+            settings=self.settings.to_dict() if self.settings else {},
+            classes=snap.class_names if snap else [],
+            train_images=snap.train_images if snap else 0,
+            val_images=snap.val_images if snap else 0,
+            replay_images=snap.replay_images if snap else 0,
+            stopped=result.stopped,
+            epochs_done=result.epochs_done,
+            time_s=result.time_s,
+            run_dir=str(result.out_dir),
+        )
         name = result.out_dir.name.replace("run-", "model-", 1)
-        target = _unique(models / f"{name}.pt")
-        best = best_epoch(result.history)
-        metrics: dict[str, Any] = {"epoch": best.get("epoch", 0)} if best else {}
-        if best:
-            metrics["loss"] = best.get("loss")
-            metrics.update(best.get("metrics") or {})
-        sidecar = {
-            "metrics": metrics,
-            "settings": self.settings.to_dict() if self.settings else {},
-            "classes": self.snapshot.class_names if self.snapshot else [],
-            "train_images": self.snapshot.train_images if self.snapshot else 0,
-            "val_images": self.snapshot.val_images if self.snapshot else 0,
-            "stopped": result.stopped,
-            "epochs_done": result.epochs_done,
-            "time_s": result.time_s,
-            "run_dir": str(result.out_dir),
-            "history": [
-                {k: e.get(k) for k in ("epoch", "loss", "losses", "metrics", "time_s")}
-                for e in result.history
-            ],
-        }
-        # The weights are copied first (a full disk fails before anything is listed) and appear
-        # under their name last, once the sidecar the model picker reads is there.
-        with atomic_write(target) as out, open(checkpoint, "rb") as src:
-            shutil.copyfileobj(src, out)
-            atomic_write_text(target.with_suffix(".json"), json.dumps(sidecar, indent=1))
+        target = register_version(checkpoint, models, name, record)
         key = f"project:{target.relative_to(models).as_posix()}"
         choice = choice_for_key(key, models)
         assert choice is not None
         created = _dt.datetime.now().isoformat(timespec="seconds")
+        metrics = best_metrics(result.history)
         self.session.record_model_version(key, str(target), created, {"metrics": metrics})
         return choice
 
     def _set_state(self, state: str) -> None:
         self.state = state
-        if state != "running" and self.auto is not None:
-            self.auto.set_gpu_busy(False)
+        if state != "running":
+            self._hold_gpu(False)
         self.state_changed.emit(state)
+
+    def _hold_gpu(self, held: bool) -> None:
+        if held != self._gpu_held:
+            self._gpu_held = held
+            self.gpu_busy_changed.emit(held)
 
     def _message(self, text: str) -> None:
         self.session.message.emit(text)
-
-
-def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Return the epoch event with the best AP (the lowest loss when none has an AP)."""
-    with_ap = [e for e in history if isinstance((e.get("metrics") or {}).get("AP"), (int, float))]
-    if with_ap:
-        return max(with_ap, key=lambda e: e["metrics"]["AP"])
-    with_loss = [e for e in history if isinstance(e.get("loss"), (int, float))]
-    return min(with_loss, key=lambda e: e["loss"]) if with_loss else None
-
-
-def _unique(path: Path) -> Path:
-    """Return path, or path with "-2", "-3", … before its suffix when it exists already."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate

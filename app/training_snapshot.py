@@ -13,6 +13,7 @@ import json
 import random
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ from typing import Any
 from app.annotations.coco import build_coco
 from app.annotations.model import ImageStatus, Project
 from app.label_check import find_duplicates
+from app.training_replay import REPLAY_SHARE, Replay, replay_set
 from detr_model.atomic_file import atomic_write_text
 from detr_model.image_file import ImageReadError, read_size
 from detr_model.input_size import TINY_FAST_SIZE
+from detr_model.train_defaults import auto_epochs
 
 IMAGE_SIZES = {"fast": TINY_FAST_SIZE, "balanced": 256, "accurate": 512}  # shorter side, px
 # From this many reviewed images "automatic" validation holds a seeded, stratified share out;
@@ -30,8 +33,6 @@ IMAGE_SIZES = {"fast": TINY_FAST_SIZE, "balanced": 256, "accurate": 512}  # shor
 AUTO_VAL_MIN_IMAGES = 5
 AUTO_VAL_FRACTION = 0.2
 FEW_BOXES = 10  # a class with fewer boxes than this gets a warning
-AUTO_ITERATIONS = 1500  # automatic epochs: about this many iterations (docs/convergence.md)
-AUTO_EPOCHS = (20, 300)  # ... but never fewer or more epochs than these
 
 
 def gpu_likely() -> bool:
@@ -41,14 +42,6 @@ def gpu_likely() -> bool:
     if torch is not None:
         return bool(torch.cuda.is_available())
     return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
-
-
-def auto_epochs(train_images: int, batch_size: int) -> int:
-    """Return the automatic number of epochs: about AUTO_ITERATIONS iterations, so a few dozen
-    images get hundreds of short epochs and thousands of images a few long ones."""
-    per_epoch = max(1, -(-max(train_images, 1) // max(batch_size, 1)))
-    low, high = AUTO_EPOCHS
-    return max(low, min(high, round(AUTO_ITERATIONS / per_epoch)))
 
 
 @dataclass(frozen=True)
@@ -67,7 +60,8 @@ class TrainSettings:
     device: str = "auto"
     processes: int = 1  # > 1: one process a GPU through torchrun
     workers: int | None = None  # data-loader processes (None: 0 for small sets, else 2)
-    seed: int = 0  # of the train/validation split
+    seed: int = 0  # of the train/validation split (and of the replay draw)
+    replay: bool = True  # a model this project trained: mix earlier snapshots in (replay.py)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as plain JSON-able data."""
@@ -87,6 +81,7 @@ class Snapshot:
     class_names: list[str] = field(default_factory=list)
     held_out: bool = True  # False: too few images, AP is measured on the training images
     left_out: list[str] = field(default_factory=list)  # "path: why", images not in the snapshot
+    replay_images: int = 0  # of train_images, those drawn from earlier snapshots
 
 
 def reviewed_class_counts(project: Project) -> dict[str, int]:
@@ -115,11 +110,18 @@ def validation_count(images: int, fraction: float | None) -> int:
     return max(0, min(count, images - 1))
 
 
-def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> Snapshot:
+def write_snapshot(
+    project: Project,
+    run_dir: Path,
+    settings: TrainSettings,
+    replay_from: Sequence[Path] = (),
+) -> Snapshot:
     """Write the reviewed images' COCO files (train and validation) and the settings; return them.
 
     Raises ValueError when no image is reviewed or the reviewed images have no box. Images
     that cannot be read now, or whose size changed since they were annotated, are left out.
+    With `replay_from` (earlier snapshots' run folders), images of those join the training
+    split by the rules of `app.training_replay`.
     """
     data, summary = build_coco(project, only_reviewed=True)
     left_out = summary.skipped_images + _leave_out_unreadable(data, project.root)
@@ -129,24 +131,44 @@ def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> 
         raise ValueError("No image is marked reviewed: review some images (Space) first")
     if not data["annotations"]:
         raise ValueError("The reviewed images have no boxes: nothing to learn from")
-    used = {a["category_id"] for a in data["annotations"]}
-    data["categories"] = [c for c in data["categories"] if c["id"] in used]
     n_images = len(data["images"])
     n_val = validation_count(n_images, settings.val_fraction)
     val_ids = stratified_split(data["images"], data["annotations"], n_val, settings.seed)
+    train = _subset(data, val_ids, keep=False)
+    replay = replay_set(
+        project,
+        list(replay_from),
+        {img["file_name"] for img in data["images"]},
+        int(len(train["images"]) * REPLAY_SHARE),
+        settings.seed,
+    )
+    train = _with_replay(train, replay)
+    # A class only the replay images have boxes of stays a class (that is what replay keeps).
+    used = {a["category_id"] for a in data["annotations"] + replay.annotations}
+    data["categories"] = [c for c in data["categories"] if c["id"] in used]
+    train["categories"] = data["categories"]
+    left_out += replay.left_out
     run_dir.mkdir(parents=True, exist_ok=True)
     train_json, val_json = run_dir / "train.json", run_dir / "val.json"
-    train_text = json.dumps(_subset(data, val_ids, keep=False))
+    train_text = json.dumps(train)
     atomic_write_text(train_json, train_text)
-    # Too few images to hold some out: AP on the training images, so every run has a curve.
-    val_text = json.dumps(_subset(data, val_ids, keep=True)) if n_val else train_text
+    # Too few images to hold some out: AP on the new training images (not the replayed ones),
+    # so every run has a curve.
+    val_text = json.dumps(_subset(data, val_ids, keep=bool(n_val)))
+    if not n_val and not replay.images:
+        val_text = train_text
     atomic_write_text(val_json, val_text)
     record = {
         "settings": settings.to_dict(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "train_images": n_images - n_val,
+        "train_images": n_images - n_val + len(replay.images),
         "val_images": n_val or n_images,
         "held_out": bool(n_val),
+        "replay": {
+            "images": len(replay.images),
+            "from_runs": replay.from_runs,
+            "with_current_boxes": replay.current_boxes,
+        },
         "skipped_images": left_out,
         # Same-class boxes at IoU >= 0.7 the user chose to train on anyway (label_check).
         "likely_duplicates": [[d.path, d.first, d.second] for d in find_duplicates(project)],
@@ -157,11 +179,12 @@ def write_snapshot(project: Project, run_dir: Path, settings: TrainSettings) -> 
         train_json,
         val_json,
         project.root,
-        n_images - n_val,
+        n_images - n_val + len(replay.images),
         n_val or n_images,
         [c["name"] for c in sorted(data["categories"], key=lambda c: c["id"])],
         held_out=bool(n_val),
         left_out=left_out,
+        replay_images=len(replay.images),
     )
 
 
@@ -228,6 +251,24 @@ def _leave_out_unreadable(data: dict[str, Any], root: Path) -> list[str]:
         data["images"] = [img for img in data["images"] if img["id"] not in bad]
         data["annotations"] = [a for a in data["annotations"] if a["image_id"] not in bad]
     return problems
+
+
+def _with_replay(train: dict[str, Any], replay: Replay) -> dict[str, Any]:
+    """Return the training split with the replay images appended (ids after its own)."""
+    if not replay.images:
+        return train
+    image_base = max((img["id"] for img in train["images"]), default=0)
+    box_base = max((a["id"] for a in train["annotations"]), default=0)
+    images = [{**img, "id": img["id"] + image_base} for img in replay.images]
+    annotations = [
+        {**a, "id": a["id"] + box_base, "image_id": a["image_id"] + image_base}
+        for a in replay.annotations
+    ]
+    return {
+        **train,
+        "images": train["images"] + images,
+        "annotations": train["annotations"] + annotations,
+    }
 
 
 def _subset(data: dict[str, Any], ids: set[int], *, keep: bool) -> dict[str, Any]:

@@ -95,6 +95,10 @@ def _positive(text: str) -> int:
     return value
 
 
+def _epochs(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Returns the argument parser of `python -m detr_model`."""
     parser = _Parser(prog="python -m detr_model", description="DETR: train, evaluate, predict.")
@@ -117,7 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-images", type=Path)
     p.add_argument("--init", default="none", help="none | an official name (detr-r50, ...) | PATH")
     p.add_argument("--preset", choices=PRESETS, default="tiny", help="architecture for --init none")
-    p.add_argument("--epochs", type=_positive, default=50)
+    p.add_argument(
+        "--epochs",
+        type=_epochs,
+        help="N or auto (about 1,500 iterations); default: auto when --init is a model file, "
+        "else 50",
+    )
     p.add_argument(
         "--batch-size", type=_positive, help="default 8 for tiny from scratch, otherwise 2"
     )
@@ -129,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true")
     p.add_argument(
         "--fast",
-        action="store_true",
-        help="freeze the backbone and cache its features once (fast fine-tuning on a CPU)",
+        action=argparse.BooleanOptionalAction,
+        help="freeze the backbone and cache its features once (fast fine-tuning on a CPU); "
+        "default: on for an official model without a GPU",
     )
     p.add_argument("--labels", choices=("category_id", "contiguous"), default="category_id")
     p.add_argument("--eval-every", type=_positive, default=1)

@@ -107,6 +107,47 @@ def init_is_file(args: argparse.Namespace) -> bool:
     return args.init not in ("none", *OFFICIAL_MODELS)
 
 
+def init_kind(args: argparse.Namespace) -> str:
+    """Returns what `--init` starts from: "none", "official" (a name) or "file"."""
+    from detr_model.official_models import OFFICIAL_MODELS
+
+    if args.init == "none":
+        return "none"
+    return "official" if args.init in OFFICIAL_MODELS else "file"
+
+
+def run_defaults(args: argparse.Namespace):
+    """Returns the TrainingDefaults of this run (the app's training dialog asks the same)."""
+    from detr_model.train_defaults import training_defaults
+
+    gpu = False
+    if args.fast is None:  # only then does the device matter (and torch get asked)
+        gpu = str(args.device).startswith("cuda") or (args.device == "auto" and _cuda_available())
+    return training_defaults(init_kind(args), gpu=gpu)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def epochs_for(args: argparse.Namespace, num_images: int | None, batch_size: int) -> int:
+    """Returns the epochs to train: `--epochs N`, or `auto_epochs` of the training images
+    (`--epochs auto`, the default for a model file), else FIXED_EPOCHS. ValueError when auto
+    is asked but the number of images is not known."""
+    from detr_model.train_defaults import FIXED_EPOCHS, auto_epochs
+
+    epochs = args.epochs
+    if epochs is None:
+        epochs = "auto" if run_defaults(args).epochs_from_data else FIXED_EPOCHS
+    if epochs != "auto":
+        return int(epochs)
+    if num_images is None:
+        raise ValueError("--epochs auto: the number of training images is not known yet")
+    return auto_epochs(num_images, batch_size)
+
+
 def init_checkpoint(args: argparse.Namespace):
     """Returns the Checkpoint `--init` names (an official one downloaded if needed)."""
     from detr_model.checkpoint import load_checkpoint
@@ -137,9 +178,9 @@ def build_model(args: argparse.Namespace, class_names: list[str], checkpoint=Non
     return model
 
 
-def train_config(args: argparse.Namespace, checkpoint=None):
+def train_config(args: argparse.Namespace, checkpoint=None, *, num_images: int | None = None):
     """Returns the TrainConfig the arguments ask for; a model file's recipe reads `checkpoint`
-    (default: loaded from `--init`)."""
+    (default: loaded from `--init`); automatic epochs count `num_images` training images."""
     from detr_model.train_config import TINY_FAST_SIZE, TrainConfig
 
     size = args.image_size
@@ -153,14 +194,17 @@ def train_config(args: argparse.Namespace, checkpoint=None):
             base = base.replace(lr_backbone=base.lr / 10)
     else:
         base = TrainConfig.small_images(size) if size else TrainConfig()
+    batch_size = args.batch_size or base.batch_size
+    epochs = epochs_for(args, num_images, batch_size)
+    fast = fast_mode(args)
     changes = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size or base.batch_size,
+        "epochs": epochs,
+        "batch_size": batch_size,
         "lr": args.lr if args.lr is not None else base.lr,
         "lr_backbone": 0.0
-        if args.fast
+        if fast
         else (args.lr_backbone if args.lr_backbone is not None else base.lr_backbone),
-        "lr_drop": args.lr_drop or max(1, round(args.epochs * 2 / 3)),
+        "lr_drop": args.lr_drop or max(1, round(epochs * 2 / 3)),
         "num_workers": args.workers,
         "eval_every": args.eval_every,
         "device": args.device,
@@ -169,10 +213,15 @@ def train_config(args: argparse.Namespace, checkpoint=None):
         "out_dir": str(args.out),
         "resume": str(args.resume) if args.resume else None,
         "augment": not args.no_augment,
-        "feature_cache": args.fast,
+        "feature_cache": fast,
         "log_every": args.log_every or base.log_every,
     }
     return base.replace(**changes)
+
+
+def fast_mode(args: argparse.Namespace) -> bool:
+    """Returns True for fast mode: `--fast`, or by default for an official model without a GPU."""
+    return args.fast if args.fast is not None else run_defaults(args).fast
 
 
 def datasets(args: argparse.Namespace, config):
@@ -215,8 +264,10 @@ def run_train(args: argparse.Namespace) -> int:
         # A model file is read once, for its recipe and its weights; an official model is
         # downloaded only once the data has been found.
         checkpoint = init_checkpoint(args) if init_is_file(args) else None
-        config = train_config(args, checkpoint)
+        # The transforms do not depend on the epochs, which may depend on the images found.
+        config = train_config(args, checkpoint, num_images=0)
         train, val = datasets(args, config)
+        config = train_config(args, checkpoint, num_images=len(train))
         model = build_model(args, train.class_names, checkpoint)
         main = ddp.is_main_process()
         if jsonl and main:

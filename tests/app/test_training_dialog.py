@@ -205,13 +205,13 @@ def test_a_model_is_fine_tuned_at_its_own_size_unless_one_is_chosen(session, tmp
 def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(
     qtbot, controller, monkeypatch
 ) -> None:
-    import app.dialogs.training_dialog as dialog_module
+    import app.dialogs.training_settings as dialog_module
 
     monkeypatch.setattr(dialog_module, "gpu_likely", lambda: False)
     dialog = TrainingDialog(controller)
     qtbot.addWidget(dialog)
     dialog.base_combo.clear()
-    dialog._fast_by_default = {"/models/detr-r50.pth"}
+    dialog.form.official_bases = {"/models/detr-r50.pth"}
     dialog.base_combo.addItem("Tiny model from scratch", ("", "Tiny model from scratch"))
     dialog.base_combo.addItem("Demo", ("/models/demo.pth", "Demo"))
     dialog.base_combo.addItem("DETR R50", ("/models/detr-r50.pth", "DETR R50"))
@@ -271,6 +271,7 @@ def test_auto_annotate_moves_to_the_cpu_while_training_holds_the_gpu(
     c = TrainingController(
         session, auto, command=fake_command(fake_child(tmp_path), "gpu"), scorer=fake_scorer()
     )
+    c.gpu_busy_changed.connect(auto.set_gpu_busy)  # as the window connects them
     busy: list[bool] = []
     c.started.connect(lambda _event: busy.append(auto.gpu_busy))
     try:
@@ -299,6 +300,7 @@ def test_a_training_run_on_the_cpu_leaves_auto_annotate_alone(qtbot, session, tm
     c = TrainingController(
         session, auto, command=fake_command(fake_child(tmp_path), "ok"), scorer=fake_scorer()
     )
+    c.gpu_busy_changed.connect(auto.set_gpu_busy)
     busy: list[bool] = []
     c.started.connect(lambda _event: busy.append(auto.gpu_busy))
     try:
