@@ -321,10 +321,13 @@ def test_the_window_starts_without_importing_torch(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     # Only the torch-free modules the app shares with the library (the image reader, the
-    # atomic writer, the device list and the input sizes) load with the window.
+    # atomic writer, the device list, the input sizes, the training defaults) load with it.
     shared = [
         "detr_model",
-        *(f"detr_model.{m}" for m in ("atomic_file", "devices", "image_file", "input_size")),
+        *(
+            f"detr_model.{m}"
+            for m in ("atomic_file", "devices", "image_file", "input_size", "train_defaults")
+        ),
     ]
     assert out.stdout.strip().splitlines()[-1] == f"False {sorted(shared)}"
 
