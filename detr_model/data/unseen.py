@@ -182,7 +182,7 @@ def plan_scene(
     *,
     shapes: Sequence[str] = SHAPE_CATEGORIES,
     objects: tuple[int, int] = (0, 5),
-    object_scale: tuple[float, float] = (0.07, 0.55),
+    object_scale: tuple[float, float] = (0.1, 0.55),
 ) -> Scene:
     """Returns a planned picture with its annotations (category ids 1.. in `shapes` order)."""
     kind = str(rng.choice(draw.BACKGROUND_KINDS))

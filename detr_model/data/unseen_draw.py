@@ -278,7 +278,7 @@ def random_camera(rng: np.random.Generator) -> Camera:
         vignette=float(rng.uniform(0, 0.45)) if rng.random() < 0.4 else 0.0,
         blur=float(rng.uniform(0.4, 1.4)) if rng.random() < 0.4 else 0.0,
         noise=float(rng.uniform(2, 14)) if rng.random() < 0.5 else 0.0,
-        jpeg_quality=int(rng.integers(20, 91)),
+        jpeg_quality=int(rng.integers(25, 91)),
         seed=int(rng.integers(2**31)),
     )
 
