@@ -19,7 +19,8 @@ then). Variants (see VARIANTS): `official` (tiny as is: frozen BN, stride 32, th
 `backbone` alone, and `fast` (TrainConfig.tiny_fast + ModelConfig.tiny_fast, the chosen
 combination).
 
-`finetune` starts from a 3-class checkpoint, adds a 4th shape ("cross") with <= 100 training
+`finetune` starts from a 3-class checkpoint (`--recipe finetune`: with the app's recipe,
+TrainConfig.finetune, cosine over `--epochs`), adds a 4th shape ("cross") with <= 100 training
 images (all shapes annotated) and prints the new class's and the old classes' AP50 on 100
 4-class validation images of each style at each mark, next to the old classes' AP50 before
 fine-tuning, and the seconds per epoch. `--modes full,frozen,fast` compares training every
@@ -53,6 +54,7 @@ from bench.style_eval import (  # noqa: E402
 from detr_model.checkpoint import load_checkpoint  # noqa: E402
 from detr_model.config import TINY_FAST_CHANGES, ModelConfig  # noqa: E402
 from detr_model.data import CocoDetection, collate_fn  # noqa: E402
+from detr_model.data.augment import copy_paste_of, train_transforms  # noqa: E402
 from detr_model.data.synthetic import SHAPE_CATEGORIES  # noqa: E402
 from detr_model.data.transforms import make_transforms  # noqa: E402
 from detr_model.detr import build_detr  # noqa: E402
@@ -98,11 +100,13 @@ def _datasets(root: Path, args: argparse.Namespace, config: TrainConfig, shapes=
     size = tuple(args.size)
     train_dir = data_folder(root, "train", args.train_style)
     make_images(train_dir, args.train_style, args.images, TRAIN_SEED, size, shapes)
-    train_tf = make_transforms(
-        "train", scales=config.scales, max_size=config.max_size, crop=config.crop
-    )
     val_tf = make_transforms("val", scales=[config.eval_size], max_size=config.max_size)
-    train = CocoDetection(train_dir, train_dir / "annotations.json", train_tf)
+    train = CocoDetection(
+        train_dir,
+        train_dir / "annotations.json",
+        train_transforms(config),  # the recipe config names, as the CLI's
+        copy_paste=copy_paste_of(config),
+    )
     vals = {}
     for style in STYLES:
         val_dir = data_folder(root, "val", style)
@@ -292,6 +296,11 @@ def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], a
         clock.tick()
         if clock.minutes() < marks[len(results)]:
             return False
+        evaluate(marks[len(results)])
+        timing["epoch_s"] -= clock.last_pause_s  # inside an epoch's time
+        return len(results) == len(marks)
+
+    def evaluate(mark: float) -> None:
         with clock.paused():
             aps = {}
             for style, val in vals.items():
@@ -300,17 +309,17 @@ def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], a
                     ap50_of(val.coco(), dets, new_ids),
                     ap50_of(val.coco(), dets, old_ids),
                 )
-        timing["epoch_s"] -= clock.last_pause_s  # inside an epoch's time
-        results.append((marks[len(results)], clock.wall(), aps))
+        results.append((mark, clock.wall(), aps))
         print(f"  lr {config.lr:g} @{results[-1][0]:g} {clock.unit()} ({clock.wall():.1f} wall): "
               + "  ".join(f"{s}: new {n:.3f} old {o:.3f} (before {before[s]:.3f})"
                           for s, (n, o) in aps.items())
               + f" after {timing['epochs']} epochs", flush=True)  # fmt: skip
-        return len(results) == len(marks)
 
     criterion = build_criterion(model.config, config)
     trainer = Trainer(model, criterion, config, on_progress=on_progress, should_stop=stop)
     trainer.fit(train, None)
+    if len(results) < len(marks):  # the schedule ended before the last mark
+        evaluate(round(clock.minutes(), 2))
     timing["s_per_epoch"] = timing["epoch_s"] / max(timing["epochs"], 1)
     return before, results, timing
 
@@ -334,10 +343,16 @@ def finetune(args: argparse.Namespace) -> None:
         for mode in args.modes.split(","):
             for lr in args.lrs:
                 changes = {"lr": lr, "lr_backbone": lr, "amp": args.amp, **FINETUNE_MODES[mode]}
-                config = _train_config(
-                    args, {**changes, **_pairs(args.train_set)}, Path(tmp) / "run"
-                )
-                config = config.replace(epochs=10**4, lr_drop=10**4, ema_decay=0.0)
+                if args.recipe == "finetune":  # the app's and the CLI's (--init a file)
+                    config = TrainConfig.finetune(args.train_size).replace(
+                        epochs=args.epochs, log_every=10**6, out_dir=str(Path(tmp) / "run"),
+                        device=args.device, **{**changes, **_pairs(args.train_set)},
+                    )  # fmt: skip
+                else:
+                    config = _train_config(
+                        args, {**changes, **_pairs(args.train_set)}, Path(tmp) / "run"
+                    )
+                    config = config.replace(epochs=10**4, lr_drop=10**4, ema_decay=0.0)
                 train, vals = _datasets(root, args, config, shapes)
                 print(f"{mode}, lr {lr:g}:", flush=True)
                 before, results, timing = _finetune_once(ckpt, train, vals, config, marks, args)
@@ -382,6 +397,13 @@ def main() -> None:
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4], help="finetune lrs")
     parser.add_argument("--modes", default="full", help=f"finetune: of {','.join(FINETUNE_MODES)}")
     parser.add_argument("--base", type=Path, help="finetune: the 3-class checkpoint")
+    parser.add_argument(
+        "--recipe",
+        choices=("bench", "finetune"),
+        default="bench",
+        help="finetune: bench (tiny_fast at a constant lr) | finetune (TrainConfig.finetune, "
+        "the app's: cosine over --epochs)",
+    )
     parser.add_argument("--data", type=Path, help="folder to keep the generated data in")
     parser.add_argument("--keep", type=Path, help="scratch: keep each variant's run here")
     parser.add_argument("--threads", type=int, default=1)
