@@ -25,7 +25,7 @@ from app.training_replay import REPLAY_SHARE, Replay, replay_set
 from detr_model.atomic_file import atomic_write_text
 from detr_model.image_file import ImageReadError, read_size
 from detr_model.input_size import TINY_FAST_SIZE
-from detr_model.train_defaults import auto_epochs
+from detr_model.train_defaults import FINETUNE_BATCH_SIZE, auto_epochs
 
 IMAGE_SIZES = {"fast": TINY_FAST_SIZE, "balanced": 256, "accurate": 512}  # shorter side, px
 # From this many reviewed images "automatic" validation holds a seeded, stratified share out;
@@ -51,7 +51,7 @@ class TrainSettings:
     base: str = ""  # checkpoint to start from ("" = tiny model from scratch)
     base_label: str = "Tiny model from scratch"
     epochs: int | None = None  # None: automatic (auto_epochs)
-    batch_size: int = 4
+    batch_size: int = FINETUNE_BATCH_SIZE  # the CLI's for a model file too
     image_size: int | None = IMAGE_SIZES["fast"]  # None: the size the base model was trained at
     val_fraction: float | None = None  # None: automatic; 0: AP on the training images
     lr: float | None = None  # None: the recipe's default

@@ -9,6 +9,7 @@ from typing import Any
 from detr_model.data.transforms import PAPER_SCALES
 from detr_model.devices import DEVICES
 from detr_model.input_size import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, TINY_FAST_SIZE
+from detr_model.train_defaults import FINETUNE_BATCH_SIZE
 
 AMP_MODES = ("auto", "bf16", "off")
 AUGMENT_RECIPES = ("paper", "small_data")
@@ -198,8 +199,10 @@ class TrainConfig:
     def finetune(cls, size: int = TINY_FAST_SIZE, **changes: Any) -> TrainConfig:
         """Returns the recipe for fine-tuning a trained model on a few dozen to a few hundred
         images of about `size` px (docs/convergence.md): lr 1e-4 everywhere, cosine, the
-        small-data augmentation (augment.py), batch 8."""
-        return cls._light_augmentation(size, FINETUNE_TRAIN).replace(**changes)
+        small-data augmentation (augment.py), batch FINETUNE_BATCH_SIZE (as the app)."""
+        return cls._light_augmentation(size, FINETUNE_TRAIN).replace(
+            batch_size=FINETUNE_BATCH_SIZE, **changes
+        )
 
     @classmethod
     def _light_augmentation(cls, size: int, optimisation: dict[str, Any]) -> TrainConfig:

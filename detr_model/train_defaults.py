@@ -14,6 +14,10 @@ AUTO_ITERATIONS = 1500
 24 images left a new class at AP50 0.42, 1,500 took it to 0.58)."""
 AUTO_EPOCHS = (20, 300)
 """... but never fewer or more epochs than these."""
+FINETUNE_BATCH_SIZE = 4
+"""Images a step when fine-tuning a model file, in the app's dialog and `train --init FILE`
+alike (what tools/annotate_train_loop.py measured; half the work of 8 for the same ~1,500
+iterations)."""
 FIXED_EPOCHS = 50
 """The CLI's epochs when the run starts from scratch or from an official model."""
 INIT_KINDS = ("none", "official", "file")

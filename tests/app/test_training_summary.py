@@ -61,11 +61,13 @@ def test_an_app_run_and_a_cli_run_of_the_same_data_get_the_same_epochs_and_confi
     settings = TrainSettings(base=str(DEMO_MODEL_PATH), base_label="Demo")
     snap = write_snapshot(session.project, tmp_path / "run", settings)
     app_args = cli_arguments(snap, settings)  # what the dialog runs
-    i = app_args.index("--epochs")
-    cli_args = app_args[:i] + app_args[i + 2 :]  # a user who leaves the epochs to the CLI
+    cli_args = list(app_args)
+    for flag in ("--epochs", "--batch-size"):  # a user who leaves these to the CLI
+        i = cli_args.index(flag)
+        del cli_args[i : i + 2]
     parser = build_parser()
     app_ns, cli_ns = (parser.parse_args(["train", *a]) for a in (app_args, cli_args))
-    assert cli_ns.epochs is None
+    assert cli_ns.epochs is None and cli_ns.batch_size is None
     checkpoint = init_checkpoint(cli_ns)
     first = train_config(cli_ns, checkpoint, num_images=0)
     train, _val = datasets(cli_ns, first)  # the images the CLI finds, as run_train counts them
