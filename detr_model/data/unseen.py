@@ -83,8 +83,9 @@ class _Planner:
         self.rng = rng
         self.height, self.width = background.shape[:2]
         self.background = background
+        self.flat = background.copy()  # each layer in its main colour: what a new one is on
         self.owner = np.zeros((self.height, self.width), np.int16)
-        self.full: dict[int, int] = {}  # object number -> its pixels were nothing cut off
+        self.full: dict[int, int] = {}  # object number -> its pixel count with nothing cut off
         self.categories: dict[int, int] = {}
         self.layers: list[_Layer] = []
 
@@ -96,9 +97,10 @@ class _Planner:
         )
 
     def paint(self, number: int, mask: np.ndarray, *, plain: bool = False) -> np.ndarray:
-        colour = _contrasting(self.rng, self.background[mask].mean(axis=0))
+        colour = _contrasting(self.rng, self.flat[mask].mean(axis=0))
         self.layers.append(_Layer(number, mask, draw.random_paint(self.rng, colour, plain=plain)))
         self.owner[mask] = number
+        self.flat[mask] = colour
         return colour
 
     def add_object(self, name: str, category_id: int, scale: tuple[float, float]) -> None:
@@ -204,11 +206,10 @@ def paint_scene(scene: Scene, *, omit: int | None = None, camera: bool = True) -
     """Returns the RGB picture of `scene`; `omit` leaves out object `omit` (an index into
     scene.objects), `camera=False` leaves out blur, noise and the other camera effects."""
     picture = scene.background.copy()
-    height, width = picture.shape[:2]
     skip = scene.owners[omit] if omit is not None else None
     for layer in scene.layers:
         if layer.owner != skip:
-            picture[layer.mask] = draw.paint_pixels(layer.paint, width, height)[layer.mask]
+            picture[layer.mask] = draw.paint_mask(layer.paint, layer.mask)
     if camera:
         return draw.through_camera(picture, scene.camera)
     return Image.fromarray(np.clip(picture + 0.5, 0, 255).astype(np.uint8))

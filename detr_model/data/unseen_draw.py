@@ -238,19 +238,21 @@ def random_paint(rng: np.random.Generator, colour: np.ndarray, *, plain: bool = 
     )
 
 
-def paint_pixels(paint: Paint, width: int, height: int) -> np.ndarray:
-    """Returns the (H, W, 3) picture of `paint` over the whole frame (masks pick the pixels)."""
+def paint_mask(paint: Paint, mask: np.ndarray) -> np.ndarray:
+    """Returns the (N, 3) colours of `paint` at the N pixels of `mask` (row-major order); a
+    gradient runs across the masked pixels, stripes and grain are fixed to the frame."""
     a, b = np.asarray(paint.colour, np.float32), np.asarray(paint.colour2, np.float32)
+    ys, xs = np.nonzero(mask)
     if paint.kind == "solid":
-        return np.broadcast_to(a, (height, width, 3))
+        return np.broadcast_to(a, (len(xs), 3))
+    phase = (xs * math.cos(paint.angle) + ys * math.sin(paint.angle)).astype(np.float32)
     if paint.kind == "gradient":
-        return a + (b - a) * _ramp(width, height, paint.angle)[..., None]
+        t = (phase - phase.min()) / max(float(np.ptp(phase)), 1e-6) if len(phase) else phase
+        return a + (b - a) * t[:, None]
     if paint.kind == "stripes":
-        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-        phase = xx * math.cos(paint.angle) + yy * math.sin(paint.angle)
-        on = (np.sin(phase * 2 * math.pi / paint.period) > 0)[..., None]
+        on = (np.sin(phase * 2 * math.pi / paint.period) > 0)[:, None]
         return np.where(on, a, b)
-    grain = np.random.default_rng(paint.seed).normal(0, paint.grain, (height, width, 1))
+    grain = np.random.default_rng(paint.seed).normal(0, paint.grain, (len(xs), 1))
     return a + grain.astype(np.float32)
 
 
