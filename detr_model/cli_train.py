@@ -176,18 +176,20 @@ def train_config(args: argparse.Namespace, checkpoint=None):
 
 
 def datasets(args: argparse.Namespace, config):
+    from detr_model.data.augment import copy_paste_of, train_transforms
     from detr_model.data.coco import CocoDetection
     from detr_model.data.transforms import make_transforms
 
     eval_tf = make_transforms("val", scales=[config.eval_size], max_size=config.max_size)
-    train_tf = (
-        make_transforms("train", scales=config.scales, max_size=config.max_size, crop=config.crop)
-        if config.augment
-        else eval_tf
-    )
     # Images whose header cannot be read are left out now (and named), not met mid-run.
     checked = {"labels": args.labels, "check_images": True}
-    train = CocoDetection(args.train_images, args.train_json, train_tf, **checked)
+    train = CocoDetection(
+        args.train_images,
+        args.train_json,
+        train_transforms(config),
+        copy_paste=copy_paste_of(config),
+        **checked,
+    )
     val = None
     if args.val_json:
         val = CocoDetection(args.val_images, args.val_json, eval_tf, **checked)

@@ -11,6 +11,10 @@ from detr_model.devices import DEVICES
 from detr_model.input_size import DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, TINY_FAST_SIZE
 
 AMP_MODES = ("auto", "bf16", "off")
+AUGMENT_RECIPES = ("paper", "small_data")
+_PROBABILITIES = (
+    "photometric_p", "zoom_out_p", "iou_crop_p", "affine_p", "blur_p", "noise_p", "copy_paste_p",
+)  # fmt: skip
 LR_SCHEDULES = ("step", "cosine")
 _INT_TUPLES = ("scales", "crop")
 
@@ -77,7 +81,30 @@ class TrainConfig:
     eval_size: int = DEFAULT_MIN_SIZE
     """Shorter image side at evaluation."""
     augment: bool = True
-    """Random flip, multi-scale and crop; False resizes training images to eval_size only."""
+    """Augment training images (as augment_recipe says); False resizes them to eval_size only."""
+    augment_recipe: str = "paper"
+    """paper (flip, multi-scale, crop) | small_data (augment.py: the ops below, flip and
+    multi-scale; no paper crop). Checkpoints from before issue 13 have the paper's."""
+    photometric_p: float = 0.5
+    """small_data: probability of brightness/contrast/saturation/hue changes."""
+    zoom_out_p: float = 0.2
+    """small_data: probability of putting the image on a larger canvas (smaller objects)."""
+    zoom_out_max: float = 2.0
+    """small_data: largest canvas side of the zoom-out, in image sides."""
+    iou_crop_p: float = 0.3
+    """small_data: probability of the SSD IoU crop (larger, cut objects)."""
+    scale_jitter: float = 0.2
+    """small_data: the training side is one of `scales` times 1 ± up to this."""
+    affine_p: float = 0.3
+    """small_data: probability of a small rotation/shift/scale, boxes re-fitted."""
+    affine_degrees: float = 10.0
+    """small_data: largest rotation of that affine step."""
+    blur_p: float = 0.1
+    """small_data: probability of a Gaussian blur."""
+    noise_p: float = 0.1
+    """small_data: probability of Gaussian pixel noise."""
+    copy_paste_p: float = 0.3
+    """small_data: probability that an image gets objects of another training image pasted in."""
     feature_cache: bool = False
     """Fast mode: freeze the backbone, compute its features once per image, scale and flip, and
     train only the transformer and heads on them (feature_cache.py); no random crop."""
@@ -126,6 +153,26 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: warmup_iters must be >= 0, got {self.warmup_iters}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"TrainConfig: ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.augment_recipe not in AUGMENT_RECIPES:
+            raise ValueError(
+                f"TrainConfig: augment_recipe must be one of {AUGMENT_RECIPES}, "
+                f"got {self.augment_recipe!r}"
+            )
+        for name in _PROBABILITIES:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(
+                    f"TrainConfig: {name} must be in [0, 1], got {getattr(self, name)}"
+                )
+        if self.zoom_out_max < 1.0:
+            raise ValueError(f"TrainConfig: zoom_out_max must be >= 1, got {self.zoom_out_max}")
+        if not 0.0 <= self.scale_jitter < 1.0:
+            raise ValueError(
+                f"TrainConfig: scale_jitter must be in [0, 1), got {self.scale_jitter}"
+            )
+        if not 0.0 <= self.affine_degrees <= 45.0:
+            raise ValueError(
+                f"TrainConfig: affine_degrees must be in [0, 45], got {self.affine_degrees}"
+            )
         if self.amp not in AMP_MODES:
             raise ValueError(f"TrainConfig: amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
@@ -143,26 +190,29 @@ class TrainConfig:
     @classmethod
     def tiny_fast(cls, size: int = TINY_FAST_SIZE, **changes: Any) -> TrainConfig:
         """Returns the recipe that trains ModelConfig.tiny_fast fastest from scratch on images of
-        about `size` px (measured in docs/convergence.md): one lr everywhere, light augmentation."""
+        about `size` px (measured in docs/convergence.md): one lr everywhere, the small-data
+        augmentation."""
         return cls._light_augmentation(size, TINY_FAST_TRAIN).replace(**changes)
 
     @classmethod
     def finetune(cls, size: int = TINY_FAST_SIZE, **changes: Any) -> TrainConfig:
         """Returns the recipe for fine-tuning a trained model on a few dozen to a few hundred
-        images of about `size` px (docs/convergence.md): lr 1e-4 everywhere, cosine, light
-        augmentation (flip and three scales, no crop), batch 8."""
+        images of about `size` px (docs/convergence.md): lr 1e-4 everywhere, cosine, the
+        small-data augmentation (augment.py), batch 8."""
         return cls._light_augmentation(size, FINETUNE_TRAIN).replace(**changes)
 
     @classmethod
     def _light_augmentation(cls, size: int, optimisation: dict[str, Any]) -> TrainConfig:
-        """Returns `optimisation` with the small-image set-up both short recipes share: flip
-        and the sizes size-32..size, no crop, batch 8, bf16 on CPUs that are fast at it."""
+        """Returns `optimisation` with the small-image set-up both short recipes share: the
+        small-data augmentation at the sizes size-32..size (no paper crop), batch 8, bf16 on
+        CPUs that are fast at it."""
         from detr_model.inference_speedups import cpu_has_fast_bfloat16
 
         return cls(
             scales=tuple(range(max(32, size - 32), size + 1, 16)),
             max_size=round(size * 5 / 3),
             crop=None,
+            augment_recipe="small_data",
             eval_size=size,
             batch_size=8,
             num_workers=0,

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from detr_model.data.copy_paste import paste_objects
 from detr_model.image_file import ImageReadError, load_display_image, read_size
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,9 @@ class CocoDetection(torch.utils.data.Dataset):
     `labels="contiguous"`, 0 .. K-1 in category-id order. With `check_images`, every image's
     header is read first and the images that cannot be read are left out (ground truth too),
     each logged and listed in `left_out` ("path: problem"); a pixel error found later, in
-    `load`, raises DatasetError naming the file.
+    `load`, raises DatasetError naming the file. With `copy_paste` p > 0, a sample gets up to
+    two objects of another random image pasted in with probability p before its transforms
+    (copy_paste.py; training sets only).
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class CocoDetection(torch.utils.data.Dataset):
         *,
         labels: str = "category_id",
         check_images: bool = False,
+        copy_paste: float = 0.0,
     ):
         if labels not in LABEL_MODES:
             raise ValueError(f"CocoDetection: labels must be one of {LABEL_MODES}, got {labels!r}")
@@ -127,7 +131,10 @@ class CocoDetection(torch.utils.data.Dataset):
         self.ann_file = Path(ann_file)
         if not self.images_dir.is_dir():
             raise DatasetError(f"{self.images_dir}: image folder not found")
+        if not 0.0 <= copy_paste <= 1.0:
+            raise ValueError(f"CocoDetection: copy_paste must be in [0, 1], got {copy_paste}")
         self.transforms = transforms
+        self.copy_paste = copy_paste
         self.data = load_coco_json(self.ann_file)
         self.left_out: list[str] = self._leave_out_unreadable() if check_images else []
         categories = sorted(self.data["categories"], key=lambda c: int(c["id"]))
@@ -252,6 +259,10 @@ class CocoDetection(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, Target]:
         image, target = self.load(index)
+        if self.copy_paste > 0 and len(self) > 1 and float(torch.rand(())) < self.copy_paste:
+            donor = int(torch.randint(len(self) - 1, ()))
+            donor += donor >= index  # any image but this one
+            image, target = paste_objects(image, target, *self.load(donor))
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return image, target

@@ -1,7 +1,15 @@
-"""Paired (PIL image, target) augmentations of the DETR paper, and the batch collate.
+"""Paired (PIL image, target) augmentations of the DETR paper on torchvision.transforms.v2, and
+the batch collate.
 
 Before `Normalize`, target boxes are absolute x0, y0, x1, y1 pixels; `Normalize` turns them into
-cx, cy, w, h divided by the image size, the format the matcher and criterion expect.
+cx, cy, w, h divided by the image size, the format the matcher and criterion expect. Each
+geometric step moves the boxes (and per-object `masks`, when a target has them) as
+`tv_tensors.BoundingBoxes` / `tv_tensors.Mask` through the v2 kernels, then drops the boxes left
+degenerate (v2's sanitize_bounding_boxes), with their labels, areas and masks. The paper recipe
+draws its random numbers from Python's `random` exactly as the hand-written version before it
+did, so a seed gives the same sizes and boxes; the one difference: a box thinner than
+`PAPER_MIN_SIDE` (a thousandth of a pixel) is dropped, where the old code kept any side > 0.
+The small-data recipe is in augment.py.
 """
 
 from __future__ import annotations
@@ -10,10 +18,11 @@ import random
 from collections.abc import Callable, Sequence
 
 import torch
-import torchvision.transforms.functional as TF
 from PIL import Image
 from torch import Tensor
+from torchvision import tv_tensors
 from torchvision.ops import box_convert
+from torchvision.transforms.v2 import functional as F
 
 from detr_model.nested import NestedTensor, nested_tensor_from_tensor_list
 
@@ -21,35 +30,82 @@ Target = dict[str, Tensor]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PAPER_SCALES = (480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800)
+PAPER_MIN_SIDE = 1e-3
+"""Boxes with a side below this many pixels are dropped after a paper-recipe step."""
+PER_BOX = ("labels", "area", "iscrowd", "masks")
+"""Target fields with one row per box, filtered with the boxes."""
+
+
+def image_size(image: Image.Image | Tensor) -> tuple[int, int]:
+    """Returns (h, w) of a PIL image or a (..., H, W) tensor."""
+    h, w = F.get_size(image)
+    return int(h), int(w)
+
+
+def boxes_of(target: Target, image: Image.Image | Tensor) -> tv_tensors.BoundingBoxes:
+    """Returns the target's boxes as XYXY `BoundingBoxes` on the image's canvas."""
+    return tv_tensors.BoundingBoxes(
+        target["boxes"].reshape(-1, 4).float(), format="XYXY", canvas_size=image_size(image)
+    )
+
+
+def masks_of(target: Target) -> tv_tensors.Mask | None:
+    """Returns the target's per-object masks (N, H, W) as a v2 `Mask`, or None."""
+    return tv_tensors.Mask(target["masks"]) if "masks" in target else None
+
+
+def moved(
+    target: Target,
+    boxes: tv_tensors.BoundingBoxes,
+    masks: Tensor | None = None,
+    *,
+    min_side: float = PAPER_MIN_SIDE,
+    area: str | float = "boxes",
+) -> Target:
+    """Returns `target` after a geometric step gave `boxes` (and `masks`): boxes with a side
+    under `min_side` dropped with their per-box fields, `size` set to the new canvas.
+
+    `area`: "boxes" makes each area its box's, a number scales the old areas by it.
+    """
+    boxes, keep = F.sanitize_bounding_boxes(boxes, min_size=min_side, min_area=min_side**2)
+    out = dict(target)
+    h, w = boxes.canvas_size
+    out["size"] = torch.tensor([h, w], dtype=torch.int64)
+    if masks is not None:
+        out["masks"] = masks.as_subclass(Tensor)
+    if "area" in out and not isinstance(area, str):
+        out["area"] = out["area"] * area
+    for field in PER_BOX:
+        if field in out:
+            out[field] = out[field][keep]
+    out["boxes"] = boxes.as_subclass(Tensor).float()
+    if area == "boxes" and "area" in out:
+        out["area"] = (out["boxes"][:, 2:] - out["boxes"][:, :2]).prod(dim=1)
+    return out
+
+
+def apply_geometric(
+    kernel: Callable, image, target: Target, *, min_side: float = PAPER_MIN_SIDE, area="boxes",
+    **params,
+):  # fmt: skip
+    """Returns (image, target) with the v2 `kernel` (F.crop, F.resize, ...) applied to the image,
+    the boxes and the masks alike."""
+    boxes = kernel(boxes_of(target, image), **params)
+    masks = masks_of(target)
+    if masks is not None:
+        masks = kernel(masks, **params)
+    return kernel(image, **params), moved(target, boxes, masks, min_side=min_side, area=area)
 
 
 def crop(image: Image.Image, target: Target, region: tuple[int, int, int, int]):
     """Returns the image cropped to region (top, left, h, w) and the boxes still inside it."""
     top, left, h, w = region
-    image = TF.crop(image, top, left, h, w)
-    target = dict(target)
-    target["size"] = torch.tensor([h, w], dtype=torch.int64)
-    boxes = target["boxes"] - torch.tensor([left, top, left, top], dtype=torch.float32)
-    boxes = torch.min(boxes.reshape(-1, 2, 2), torch.tensor([w, h], dtype=torch.float32))
-    boxes = boxes.clamp(min=0)
-    keep = torch.all(boxes[:, 1, :] > boxes[:, 0, :], dim=1)
-    target["area"] = (boxes[:, 1, :] - boxes[:, 0, :]).prod(dim=1)
-    target["boxes"] = boxes.reshape(-1, 4)
-    for field in ("boxes", "labels", "area", "iscrowd"):
-        if field in target:
-            target[field] = target[field][keep]
-    return image, target
+    return apply_geometric(F.crop, image, target, top=top, left=left, height=h, width=w)
 
 
 def hflip(image: Image.Image, target: Target):
     """Returns the image mirrored left-right with its boxes mirrored too."""
-    w = image.width
-    target = dict(target)
-    boxes = target["boxes"]
-    target["boxes"] = boxes[:, [2, 1, 0, 3]] * torch.tensor([-1, 1, -1, 1]) + torch.tensor(
-        [w, 0, w, 0]
-    )
-    return TF.hflip(image), target
+    return apply_geometric(F.horizontal_flip, image, target, area=1.0)
 
 
 def resized_shape(width: int, height: int, size: int, max_size: int | None) -> tuple[int, int]:
@@ -66,17 +122,12 @@ def resized_shape(width: int, height: int, size: int, max_size: int | None) -> t
 
 def resize(image: Image.Image, target: Target | None, size: int, max_size: int | None = None):
     """Returns the image resized so its shorter side is `size` (capped by `max_size`), boxes too."""
-    h, w = resized_shape(image.width, image.height, size, max_size)
-    resized = TF.resize(image, [h, w])
+    old_h, old_w = image_size(image)
+    h, w = resized_shape(old_w, old_h, size, max_size)
     if target is None:
-        return resized, None
-    rw, rh = w / image.width, h / image.height
-    target = dict(target)
-    target["boxes"] = target["boxes"] * torch.tensor([rw, rh, rw, rh])
-    if "area" in target:
-        target["area"] = target["area"] * (rw * rh)
-    target["size"] = torch.tensor([h, w], dtype=torch.int64)
-    return resized, target
+        return F.resize(image, [h, w]), None
+    scale = (w / old_w) * (h / old_h)
+    return apply_geometric(F.resize, image, target, area=scale, size=[h, w])
 
 
 class RandomHorizontalFlip:
@@ -129,7 +180,8 @@ class ToTensor:
     """Converts the PIL image to a (3, H, W) float tensor in [0, 1]."""
 
     def __call__(self, image, target):
-        return TF.to_tensor(image), target
+        image = F.to_dtype(F.to_image(image), torch.float32, scale=True)
+        return image.as_subclass(Tensor), target
 
 
 class Normalize:
@@ -139,7 +191,7 @@ class Normalize:
         self.mean, self.std = list(mean), list(std)
 
     def __call__(self, image: Tensor, target: Target | None):
-        image = TF.normalize(image, mean=self.mean, std=self.std)
+        image = F.normalize(image, mean=self.mean, std=self.std)
         if target is None:
             return image, None
         target = dict(target)
