@@ -51,8 +51,10 @@ from bench.style_eval import (  # noqa: E402
     make_images,
 )
 from detr_model.checkpoint import load_checkpoint  # noqa: E402
+from detr_model.cli_train import build_model  # noqa: E402
 from detr_model.config import TINY_FAST_CHANGES, ModelConfig  # noqa: E402
 from detr_model.data import CocoDetection, collate_fn  # noqa: E402
+from detr_model.data.augment import copy_paste_of, train_transforms  # noqa: E402
 from detr_model.data.synthetic import SHAPE_CATEGORIES  # noqa: E402
 from detr_model.data.transforms import make_transforms  # noqa: E402
 from detr_model.detr import build_detr  # noqa: E402
@@ -90,6 +92,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "anchors-bf16": ({**BACKBONE, "query_anchors": True}, {"amp": "bf16"}),
     "anchors-dn-bf16": ({**BACKBONE, "query_anchors": True, "dn_groups": 5}, {"amp": "bf16"}),
     "fast": (TINY_FAST_CHANGES, {**TINY_FAST_TRAIN, "amp": "bf16"}),
+    "cli": ({}, {}),  # what `train --preset tiny --init none` builds (see _cli_recipe)
 }
 
 
@@ -98,11 +101,14 @@ def _datasets(root: Path, args: argparse.Namespace, config: TrainConfig, shapes=
     size = tuple(args.size)
     train_dir = data_folder(root, "train", args.train_style)
     make_images(train_dir, args.train_style, args.images, TRAIN_SEED, size, shapes)
-    train_tf = make_transforms(
-        "train", scales=config.scales, max_size=config.max_size, crop=config.crop
-    )
+    # The training transforms are the ones the config names (augment.py), as in the CLI.
     val_tf = make_transforms("val", scales=[config.eval_size], max_size=config.max_size)
-    train = CocoDetection(train_dir, train_dir / "annotations.json", train_tf)
+    train = CocoDetection(
+        train_dir,
+        train_dir / "annotations.json",
+        train_transforms(config),
+        copy_paste=copy_paste_of(config),
+    )
     vals = {}
     for style in STYLES:
         val_dir = data_folder(root, "val", style)
@@ -124,6 +130,21 @@ def _detections(model, val, amp_dtype=None, label_to_category=None) -> list[dict
 
 def _clock(args: argparse.Namespace) -> Clock:
     return Clock(cpu=args.cpu_minutes is not None, iterations_per_minute=args.iters_per_minute)
+
+
+def _cli_recipe(args: argparse.Namespace, out: Path, init: str = "none"):
+    """Returns the parsed arguments and the TrainConfig of `python -m detr_model train --preset
+    tiny --init INIT` with its defaults, but --epochs from the bench and --workers 0 (one
+    process, so that CPU time counts all of it); --train-set changes on top."""
+    from detr_model.cli import build_parser
+    from detr_model.cli_train import train_config
+
+    argv = ["train", "--train-json", "-", "--train-images", "-", "--preset", "tiny",
+            "--init", init, "--epochs", str(args.epochs), "--workers", "0",
+            "--device", args.device, "--out", str(out)]  # fmt: skip
+    parsed = build_parser().parse_args(argv)
+    config = train_config(parsed).replace(log_every=10**6, **_pairs(args.train_set))
+    return parsed, config
 
 
 def _train_config(args: argparse.Namespace, changes: dict[str, Any], out: Path) -> TrainConfig:
@@ -230,12 +251,22 @@ def scratch(args: argparse.Namespace) -> None:
             model_changes = {**model_changes, **_pairs(args.model_set)}
             train_changes = {**train_changes, **_pairs(args.train_set)}
             out = (args.keep / name) if args.keep else Path(tmp) / name
-            config = _train_config(args, train_changes, out)
-            train, vals = _datasets(root, args, config)
-            model_config = ModelConfig.tiny(num_classes=train.num_classes).replace(**model_changes)
-            torch.manual_seed(0)
-            model = build_detr(model_config)
-            print(f"{name}: {model_changes} {train_changes}", flush=True)
+            if name == "cli":
+                parsed, config = _cli_recipe(args, out)
+                train, vals = _datasets(root, args, config)
+                torch.manual_seed(0)
+                model = build_model(parsed, train.class_names)
+                model_config = model.config
+                print(f"cli: {model_config}\n     {config}", flush=True)
+            else:
+                config = _train_config(args, train_changes, out)
+                train, vals = _datasets(root, args, config)
+                model_config = ModelConfig.tiny(num_classes=train.num_classes).replace(
+                    **model_changes
+                )
+                torch.manual_seed(0)
+                model = build_detr(model_config)
+                print(f"{name}: {model_changes} {train_changes}", flush=True)
             curve, speed = _run(
                 model, build_criterion(model_config, config), train, vals, config, args, name
             )
@@ -292,6 +323,10 @@ def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], a
         clock.tick()
         if clock.minutes() < marks[len(results)]:
             return False
+        evaluate()
+        return len(results) == len(marks)
+
+    def evaluate() -> None:
         with clock.paused():
             aps = {}
             for style, val in vals.items():
@@ -306,11 +341,12 @@ def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], a
               + "  ".join(f"{s}: new {n:.3f} old {o:.3f} (before {before[s]:.3f})"
                           for s, (n, o) in aps.items())
               + f" after {timing['epochs']} epochs", flush=True)  # fmt: skip
-        return len(results) == len(marks)
 
     criterion = build_criterion(model.config, config)
     trainer = Trainer(model, criterion, config, on_progress=on_progress, should_stop=stop)
     trainer.fit(train, None)
+    while len(results) < len(marks):  # the schedule ended first: its end counts for the rest
+        evaluate()
     timing["s_per_epoch"] = timing["epoch_s"] / max(timing["epochs"], 1)
     return before, results, timing
 
@@ -319,6 +355,7 @@ FINETUNE_MODES: dict[str, dict[str, Any]] = {
     "full": {},  # every layer the recipe trains, backbone at the same lr
     "frozen": {"lr_backbone": 0.0},  # backbone frozen, run every step
     "fast": {"lr_backbone": 0.0, "feature_cache": True},  # frozen, features cached once
+    "cli": {},  # the recipe of `train --init BASE --epochs E` (see _cli_recipe); ignores --lrs
 }
 
 
@@ -332,12 +369,17 @@ def finetune(args: argparse.Namespace) -> None:
         root = args.data or Path(tmp) / "ft_data"
         print(f"start: {_load_line()}", flush=True)
         for mode in args.modes.split(","):
-            for lr in args.lrs:
-                changes = {"lr": lr, "lr_backbone": lr, "amp": args.amp, **FINETUNE_MODES[mode]}
-                config = _train_config(
-                    args, {**changes, **_pairs(args.train_set)}, Path(tmp) / "run"
-                )
-                config = config.replace(epochs=10**4, lr_drop=10**4, ema_decay=0.0)
+            for lr in args.lrs if mode != "cli" else [None]:
+                if mode == "cli":  # `train --init BASE` as the CLI and the app run it
+                    config = _cli_recipe(args, Path(tmp) / "run", init=str(args.base))[1]
+                    lr = config.lr
+                else:
+                    changes = {"lr": lr, "lr_backbone": lr, "amp": args.amp}
+                    config = _train_config(
+                        args, {**changes, **FINETUNE_MODES[mode], **_pairs(args.train_set)},
+                        Path(tmp) / "run",
+                    )  # fmt: skip
+                    config = config.replace(epochs=10**4, lr_drop=10**4, ema_decay=0.0)
                 train, vals = _datasets(root, args, config, shapes)
                 print(f"{mode}, lr {lr:g}:", flush=True)
                 before, results, timing = _finetune_once(ckpt, train, vals, config, marks, args)
