@@ -171,7 +171,7 @@ def _train_config(args: argparse.Namespace, changes: dict[str, Any], out: Path) 
 
 def _run(model, criterion, train, vals, config: TrainConfig, args, label: str):
     """Trains for the budget; returns [(minutes, wall minutes, {style: AP50})] of every
-    evaluation and the training iterations/s.
+    evaluation and the training iterations per wall second and per CPU second.
 
     With `--iters-per-minute R` the budget and the curve count iterations (R per minute, e.g.
     measured on the CPU) instead of time: to compare variants on another device.
@@ -202,7 +202,9 @@ def _run(model, criterion, train, vals, config: TrainConfig, args, label: str):
 
     trainer = Trainer(model, criterion, config, on_progress=on_progress, should_stop=out_of_time)
     trainer.fit(train, None)  # evaluated above, on both styles, outside the budget
-    return curve, clock.iterations / max(clock.training_s(), 1e-9)
+    rates = (clock.iterations / max(clock.training_s(), 1e-9),
+             clock.iterations / max(clock.training_cpu_s(), 1e-9))  # fmt: skip
+    return curve, rates
 
 
 def _budget(args: argparse.Namespace) -> float:
@@ -278,8 +280,8 @@ def scratch(args: argparse.Namespace) -> None:
     print(_budget_line(args))
     unit = _clock(args).unit()
     header = " | ".join(f"own @{m:g} | unseen @{m:g} | wall min @{m:g}" for m in args.marks)
-    print(f"| variant ({unit}) | {header} | best own | best unseen | epochs | it/s |")
-    print("|---|" + "---|---|---|" * len(args.marks) + "---|---|---|---|")
+    print(f"| variant ({unit}) | {header} | best own | best unseen | epochs | it/s | it/CPU-s |")
+    print("|---|" + "---|---|---|" * len(args.marks) + "---|---|---|---|---|")
     for name, at, best, epochs, speed in rows:
         cells = " | ".join(
             f"{(aps or {}).get('own', float('nan')):.3f} | "
@@ -287,7 +289,7 @@ def scratch(args: argparse.Namespace) -> None:
             for wall, aps in at
         )
         print(f"| {name} | {cells} | {best['own']:.3f} | {best['unseen']:.3f} | {epochs} | "
-              f"{speed:.2f} |")  # fmt: skip
+              f"{speed[0]:.2f} | {speed[1]:.2f} |")  # fmt: skip
 
 
 def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], args):
