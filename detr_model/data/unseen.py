@@ -113,7 +113,7 @@ class _Planner:
             cy = rng.uniform(-margin, self.height + margin)
             polygon = draw.shape_outline(rng, name, cx, cy, size)
             stroke = 0
-            if rng.random() < 0.3:  # outline only
+            if rng.random() < 0.3 and size >= 24:  # outline only (smaller reads as a ring)
                 stroke = int(np.clip(round(size * rng.uniform(0.05, 0.12)), 2, 6))
             mask = draw.polygon_mask(self.width, self.height, polygon, stroke=stroke)
             full = draw.full_pixel_count(polygon, stroke=stroke)

@@ -68,7 +68,7 @@ def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
 
 def _blob(rng: np.random.Generator, cx: float, cy: float, radius: float) -> Polygon:
     """A lobed, wavy outline (two harmonics of the radius) that reads as none of the classes."""
-    k1, k2 = int(rng.integers(2, 4)), int(rng.integers(5, 8))
+    k1, k2 = int(rng.integers(2, 4)), int(rng.integers(6, 9))  # 5 bumps would read as a star
     a1, a2 = rng.uniform(0.22, 0.35), rng.uniform(0.1, 0.2)
     p1, p2 = rng.uniform(0, 2 * math.pi, 2)
     angles = np.linspace(0, 2 * math.pi, 40, endpoint=False)
