@@ -171,24 +171,34 @@ def _train_config(args: argparse.Namespace, changes: dict[str, Any], out: Path) 
 
 def _run(model, criterion, train, vals, config: TrainConfig, args, label: str):
     """Trains for the budget; returns [(minutes, wall minutes, {style: AP50})] of every
-    evaluation and the training iterations per wall second and per CPU second.
+    evaluation, the training iterations per wall second and per CPU second, and the epochs
+    finished.
 
-    With `--iters-per-minute R` the budget and the curve count iterations (R per minute, e.g.
-    measured on the CPU) instead of time: to compare variants on another device.
+    Evaluates after every epoch, or with `--eval-at-marks` only when the budget passes a mark
+    (and when the schedule ends first). With `--iters-per-minute R` the budget and the curve
+    count iterations (R per minute, e.g. measured on the CPU) instead of time: to compare
+    variants on another device.
     """
     clock = _clock(args)
     curve: list[tuple[float, float, dict[str, float]]] = []
+    marks = sorted(args.marks)
+    epochs = [0]
 
-    def on_progress(event: dict) -> None:
-        if event["event"] != "epoch":
-            return
-        minute = clock.minutes()
+    def evaluate(minute: float) -> dict[str, float]:
         with clock.paused():
             aps = {
                 style: ap50_of(val.coco(), _detections(trainer.eval_model, val, trainer.amp_dtype))
                 for style, val in vals.items()
             }
         curve.append((minute, clock.wall(), aps))
+        return aps
+
+    def on_progress(event: dict) -> None:
+        if event["event"] != "epoch":
+            return
+        minute = clock.minutes()
+        epochs[0] = event["epoch"]
+        aps = {} if args.eval_at_marks else evaluate(minute)
         terms = event.get("losses") or {}
         print(f"  {label:10s} {minute:6.2f} {clock.unit()} ({clock.wall():6.2f} wall)  "
               f"epoch {event['epoch']:3d}  loss {event['loss']:7.3f}  "
@@ -198,13 +208,21 @@ def _run(model, criterion, train, vals, config: TrainConfig, args, label: str):
 
     def out_of_time() -> bool:
         clock.tick()
-        return clock.minutes() > _budget(args)
+        minute = clock.minutes()
+        while args.eval_at_marks and marks and minute >= marks[0]:
+            aps = evaluate(marks.pop(0))  # the weights as the budget passed the mark
+            print(f"  {label:10s} mark {curve[-1][0]:g} {clock.unit()} ({clock.wall():6.2f} wall)"
+                  "  " + "  ".join(f"AP50 {s} {ap:.3f}" for s, ap in aps.items()),
+                  flush=True)  # fmt: skip
+        return minute > _budget(args)
 
     trainer = Trainer(model, criterion, config, on_progress=on_progress, should_stop=out_of_time)
     trainer.fit(train, None)  # evaluated above, on both styles, outside the budget
+    if args.eval_at_marks and marks:  # the schedule ended before the last marks
+        evaluate(clock.minutes())
     rates = (clock.iterations / max(clock.training_s(), 1e-9),
              clock.iterations / max(clock.training_cpu_s(), 1e-9))  # fmt: skip
-    return curve, rates
+    return curve, rates, epochs[0]
 
 
 def _budget(args: argparse.Namespace) -> float:
@@ -269,11 +287,11 @@ def scratch(args: argparse.Namespace) -> None:
                 torch.manual_seed(0)
                 model = build_detr(model_config)
                 print(f"{name}: {model_changes} {train_changes}", flush=True)
-            curve, speed = _run(
+            curve, speed, epochs = _run(
                 model, build_criterion(model_config, config), train, vals, config, args, name
             )
             best = {s: max((aps[s] for _, _, aps in curve), default=float("nan")) for s in STYLES}
-            rows.append((name, [_at(curve, m) for m in args.marks], best, len(curve), speed))
+            rows.append((name, [_at(curve, m) for m in args.marks], best, epochs, speed))
     print(f"\ntiny from scratch, {args.images} {args.train_style}-style training images "
           f"{args.size[0]}-{args.size[1]} px; AP50 on {args.val_images} own-style and "
           f"{args.val_images} unseen-style validation images")  # fmt: skip
@@ -417,6 +435,9 @@ def main() -> None:
         "--train-style", choices=STYLES, default="own", help="generator of the training images"
     )
     parser.add_argument("--marks", type=float, nargs="+")
+    parser.add_argument(
+        "--eval-at-marks", action="store_true", help="scratch: evaluate at the marks only"
+    )
     parser.add_argument("--images", type=int)
     parser.add_argument("--val-images", type=int, default=100)
     parser.add_argument("--size", type=int, nargs=2, default=[128, 160], help="data sizes")
