@@ -19,7 +19,8 @@ then). Variants (see VARIANTS): `official` (tiny as is: frozen BN, stride 32, th
 `backbone` alone, and `fast` (TrainConfig.tiny_fast + ModelConfig.tiny_fast, the chosen
 combination).
 
-`finetune` starts from a 3-class checkpoint, adds a 4th shape ("cross") with <= 100 training
+`finetune` starts from a 3-class checkpoint (`--recipe finetune`: with the app's recipe,
+TrainConfig.finetune, cosine over `--epochs`), adds a 4th shape ("cross") with <= 100 training
 images (all shapes annotated) and prints the new class's and the old classes' AP50 on 100
 4-class validation images of each style at each mark, next to the old classes' AP50 before
 fine-tuning, and the seconds per epoch. `--modes full,frozen,fast` compares training every
@@ -101,12 +102,11 @@ def _datasets(root: Path, args: argparse.Namespace, config: TrainConfig, shapes=
     size = tuple(args.size)
     train_dir = data_folder(root, "train", args.train_style)
     make_images(train_dir, args.train_style, args.images, TRAIN_SEED, size, shapes)
-    # The training transforms are the ones the config names (augment.py), as in the CLI.
     val_tf = make_transforms("val", scales=[config.eval_size], max_size=config.max_size)
     train = CocoDetection(
         train_dir,
         train_dir / "annotations.json",
-        train_transforms(config),
+        train_transforms(config),  # the recipe config names, as the CLI's
         copy_paste=copy_paste_of(config),
     )
     vals = {}
@@ -132,15 +132,15 @@ def _clock(args: argparse.Namespace) -> Clock:
     return Clock(cpu=args.cpu_minutes is not None, iterations_per_minute=args.iters_per_minute)
 
 
-def _cli_recipe(args: argparse.Namespace, out: Path, init: str = "none"):
+def _cli_recipe(args: argparse.Namespace, out: Path):
     """Returns the parsed arguments and the TrainConfig of `python -m detr_model train --preset
-    tiny --init INIT` with its defaults, but --epochs from the bench and --workers 0 (one
+    tiny --init none` with its defaults, but --epochs from the bench and --workers 0 (one
     process, so that CPU time counts all of it); --train-set changes on top."""
     from detr_model.cli import build_parser
     from detr_model.cli_train import train_config
 
     argv = ["train", "--train-json", "-", "--train-images", "-", "--preset", "tiny",
-            "--init", init, "--epochs", str(args.epochs), "--workers", "0",
+            "--init", "none", "--epochs", str(args.epochs), "--workers", "0",
             "--device", args.device, "--out", str(out)]  # fmt: skip
     parsed = build_parser().parse_args(argv)
     config = train_config(parsed).replace(log_every=10**6, **_pairs(args.train_set))
@@ -343,10 +343,11 @@ def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], a
         clock.tick()
         if clock.minutes() < marks[len(results)]:
             return False
-        evaluate()
+        evaluate(marks[len(results)])
+        timing["epoch_s"] -= clock.last_pause_s  # inside an epoch's time
         return len(results) == len(marks)
 
-    def evaluate() -> None:
+    def evaluate(mark: float) -> None:
         with clock.paused():
             aps = {}
             for style, val in vals.items():
@@ -355,8 +356,7 @@ def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], a
                     ap50_of(val.coco(), dets, new_ids),
                     ap50_of(val.coco(), dets, old_ids),
                 )
-        timing["epoch_s"] -= clock.last_pause_s  # inside an epoch's time
-        results.append((marks[len(results)], clock.wall(), aps))
+        results.append((mark, clock.wall(), aps))
         print(f"  lr {config.lr:g} @{results[-1][0]:g} {clock.unit()} ({clock.wall():.1f} wall): "
               + "  ".join(f"{s}: new {n:.3f} old {o:.3f} (before {before[s]:.3f})"
                           for s, (n, o) in aps.items())
@@ -365,8 +365,10 @@ def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], a
     criterion = build_criterion(model.config, config)
     trainer = Trainer(model, criterion, config, on_progress=on_progress, should_stop=stop)
     trainer.fit(train, None)
-    while len(results) < len(marks):  # the schedule ended first: its end counts for the rest
-        evaluate()
+    if len(results) < len(marks):  # the schedule ended first: its end counts for the rest
+        evaluate(marks[len(results)])
+        wall, aps = results[-1][1:]
+        results.extend([(m, wall, aps) for m in marks[len(results) :]])
     timing["s_per_epoch"] = timing["epoch_s"] / max(timing["epochs"], 1)
     return before, results, timing
 
@@ -375,7 +377,6 @@ FINETUNE_MODES: dict[str, dict[str, Any]] = {
     "full": {},  # every layer the recipe trains, backbone at the same lr
     "frozen": {"lr_backbone": 0.0},  # backbone frozen, run every step
     "fast": {"lr_backbone": 0.0, "feature_cache": True},  # frozen, features cached once
-    "cli": {},  # the recipe of `train --init BASE --epochs E` (see _cli_recipe); ignores --lrs
 }
 
 
@@ -389,16 +390,17 @@ def finetune(args: argparse.Namespace) -> None:
         root = args.data or Path(tmp) / "ft_data"
         print(f"start: {_load_line()}", flush=True)
         for mode in args.modes.split(","):
-            for lr in args.lrs if mode != "cli" else [None]:
-                if mode == "cli":  # `train --init BASE` as the CLI and the app run it
-                    config = _cli_recipe(args, Path(tmp) / "run", init=str(args.base))[1]
-                    lr = config.lr
-                else:
-                    changes = {"lr": lr, "lr_backbone": lr, "amp": args.amp}
-                    config = _train_config(
-                        args, {**changes, **FINETUNE_MODES[mode], **_pairs(args.train_set)},
-                        Path(tmp) / "run",
+            for lr in args.lrs:
+                changes = {"lr": lr, "lr_backbone": lr, "amp": args.amp, **FINETUNE_MODES[mode]}
+                if args.recipe == "finetune":  # the app's and the CLI's (--init a file)
+                    config = TrainConfig.finetune(args.train_size).replace(
+                        epochs=args.epochs, log_every=10**6, out_dir=str(Path(tmp) / "run"),
+                        device=args.device, **{**changes, **_pairs(args.train_set)},
                     )  # fmt: skip
+                else:
+                    config = _train_config(
+                        args, {**changes, **_pairs(args.train_set)}, Path(tmp) / "run"
+                    )
                     config = config.replace(epochs=10**4, lr_drop=10**4, ema_decay=0.0)
                 train, vals = _datasets(root, args, config, shapes)
                 print(f"{mode}, lr {lr:g}:", flush=True)
@@ -447,6 +449,13 @@ def main() -> None:
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-4], help="finetune lrs")
     parser.add_argument("--modes", default="full", help=f"finetune: of {','.join(FINETUNE_MODES)}")
     parser.add_argument("--base", type=Path, help="finetune: the 3-class checkpoint")
+    parser.add_argument(
+        "--recipe",
+        choices=("bench", "finetune"),
+        default="bench",
+        help="finetune: bench (tiny_fast at a constant lr) | finetune (TrainConfig.finetune, "
+        "the app's: cosine over --epochs)",
+    )
     parser.add_argument("--data", type=Path, help="folder to keep the generated data in")
     parser.add_argument("--keep", type=Path, help="scratch: keep each variant's run here")
     parser.add_argument("--threads", type=int, default=1)

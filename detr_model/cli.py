@@ -32,13 +32,18 @@ class _Parser(argparse.ArgumentParser):
 def _synth(args: argparse.Namespace) -> int:
     from detr_model.data.synthetic import SHAPE_CATEGORIES, generate_shapes_dataset
     from detr_model.data.unseen import generate_unseen_dataset
+    from detr_model.data.varied import generate_varied_dataset
 
     size = args.size[0] if len(args.size) == 1 else (args.size[0], args.size[1])
     options = {"seed": args.seed, "size": size, "image_format": args.format}
     options["shapes"] = tuple(args.shapes or SHAPE_CATEGORIES)
     if args.objects:
         options["objects"] = (args.objects[0], args.objects[1])
-    generate = {"own": generate_shapes_dataset, "unseen": generate_unseen_dataset}[args.style]
+    generate = {
+        "own": generate_shapes_dataset,
+        "varied": generate_varied_dataset,
+        "unseen": generate_unseen_dataset,
+    }[args.style]
     path = generate(args.out, args.images, **options)
     data = json.loads(path.read_text())
     print(f"wrote {len(data['images'])} images and {len(data['annotations'])} boxes: {path}")
@@ -110,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--style",
-        choices=("own", "unseen"),
+        choices=("own", "varied", "unseen"),
         default="own",
-        help="own: the generator models are built on; unseen: a different one, for evaluation",
+        help="own: the generator models are built on; varied: a second training style; "
+        "unseen: a different one, for evaluation only",
     )
     p.add_argument("--shapes", nargs="+", help="class names, ids 1.. in order (default 3 shapes)")
     p.add_argument("--format", choices=("jpg", "png"), default="jpg")

@@ -34,20 +34,45 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TRAIN_SEED, VAL_SEED, TEST_SEED = 11, 12, 13  # the demo project's images use seed 7
+VARIED_SEED, UNSEEN_SEED = 14, 21  # unseen: the held-out stand-in for a user's images
 DATA_SIZE = ("128", "160")  # pixels, drawn per image
 
 
-def _synth(out: Path, images: int, seed: int) -> Path:
+def _synth(out: Path, images: int, seed: int, style: str = "own") -> Path:
     from detr_model.cli import main as cli
 
     if not (out / "annotations.json").is_file():
         args = ["synth", "--out", str(out), "--images", str(images), "--seed", str(seed)]
-        if cli([*args, "--size", *DATA_SIZE]) != 0:
+        if cli([*args, "--size", *DATA_SIZE, "--style", style]) != 0:
             raise SystemExit(f"could not generate {out}")
     return out / "annotations.json"
 
 
-def _held_out_metrics(checkpoint: Path, test_dir: Path) -> dict:
+def _mixture(out: Path, parts: list[Path]) -> Path:
+    """Returns one COCO JSON in `out` over the images of the JSONs `parts` (in folders under
+    `out`, with the same categories); file names gain their folder."""
+    from detr_model.atomic_file import atomic_write_json
+
+    merged: dict = {"images": [], "annotations": [], "categories": None}
+    for path in parts:
+        data = json.loads(path.read_text())
+        if merged["categories"] not in (None, data["categories"]):
+            raise SystemExit(f"{path}: its categories differ from the other styles'")
+        merged["categories"] = data["categories"]
+        new_id = {}
+        for image in data["images"]:
+            new_id[image["id"]] = len(merged["images"]) + 1
+            file_name = f"{path.parent.relative_to(out)}/{image['file_name']}"
+            merged["images"].append({**image, "id": new_id[image["id"]], "file_name": file_name})
+        for ann in data["annotations"]:
+            ann = {**ann, "id": len(merged["annotations"]) + 1, "image_id": new_id[ann["image_id"]]}
+            merged["annotations"].append(ann)
+    json_path = out / "mixture.json"
+    atomic_write_json(json_path, merged)
+    return json_path
+
+
+def _held_out_metrics(checkpoint: Path, test_dir: Path) -> dict[str, float]:
     from detr_model.checkpoint import load_checkpoint
     from detr_model.data import CocoDetection, make_transforms
     from detr_model.evaluation import evaluate
@@ -86,6 +111,14 @@ def main() -> int:
     parser.add_argument(
         "--minutes", type=float, help="stop training after this long (as Ctrl+C: best so far)"
     )
+    parser.add_argument(
+        "--init", default="none", help="none (from scratch) | a model file to start from"
+    )
+    parser.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
+    parser.add_argument(
+        "--varied", type=int, default=0, help="varied-style training images beside the 800 own"
+    )
+    parser.add_argument("--progress", choices=("bar", "jsonl"), default="bar")
     parser.add_argument("--work", type=Path, default=Path("/tmp/detr-studio-demo-train"))
     parser.add_argument("--out", type=Path, default=ROOT / "resources/models/demo.pth")
     args = parser.parse_args()
@@ -97,32 +130,42 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     train_json = _synth(args.work / "train", 800, TRAIN_SEED)
+    if args.varied:
+        varied_json = _synth(args.work / "varied", args.varied, VARIED_SEED, "varied")
+        train_json = _mixture(args.work, [train_json, varied_json])
     val_json = _synth(args.work / "val", 100, VAL_SEED)
     test_dir = _synth(args.work / "test", 200, TEST_SEED).parent
+    unseen_dir = _synth(args.work / "unseen", 200, UNSEEN_SEED, "unseen").parent
     run = args.work / "run"
     if args.minutes:  # the CLI stops after the current iteration on SIGINT and keeps best.pt
         timer = threading.Timer(args.minutes * 60, os.kill, (os.getpid(), signal.SIGINT))
         timer.daemon = True
         timer.start()
+    options = ["--preset", "tiny", "--init", str(args.init)]
+    if args.lr is not None:
+        options += ["--lr", str(args.lr), "--lr-backbone", str(args.lr)]
     code = cli(
         [
             "train",
             "--train-json", str(train_json), "--train-images", str(train_json.parent),
             "--val-json", str(val_json), "--val-images", str(val_json.parent),
-            "--preset", "tiny", "--init", "none", "--epochs", str(args.epochs),
+            *options, "--epochs", str(args.epochs),
             "--workers", str(args.workers), "--seed", "0", "--out", str(run),
             "--device", args.device,
-            "--image-size", str(args.image_size),
+            "--image-size", str(args.image_size), "--progress", args.progress,
         ]
     )  # fmt: skip
-    if code != 0:
+    if code not in (0, 128 + signal.SIGINT):
         return code
     args.out.parent.mkdir(parents=True, exist_ok=True)
     _write_half(run / "best.pt", args.out, {})
     metrics = _held_out_metrics(args.out, test_dir)
+    unseen = _held_out_metrics(args.out, unseen_dir)
     summary = {k: v for k, v in metrics.items() if not k.startswith("per_class")}
+    summary.update({f"unseen_{k}": v for k, v in unseen.items() if not k.startswith("per_class")})
     _write_half(run / "best.pt", args.out, {**summary, "held_out_images": 200})
-    print(json.dumps({"held_out": metrics, "minutes": (time.monotonic() - started) / 60}))
+    minutes = (time.monotonic() - started) / 60
+    print(json.dumps({"held_out": metrics, "unseen": unseen, "minutes": minutes}))
     print(f"wrote {args.out} ({args.out.stat().st_size / 2**20:.1f} MiB)")
     return 0
 

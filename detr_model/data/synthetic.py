@@ -10,7 +10,7 @@ import colorsys
 import datetime as _dt
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,13 +166,13 @@ def render_shapes_image(
             area = math.pi * (side / 2) ** 2
         else:
             draw.polygon(polygon, fill=colour)
-            area = _polygon_area(polygon)
+            area = polygon_area(polygon)
         placed.append(box)
         drawn.append(Shape(cat_index + 1, (x, y, side, side), area, polygon))
     return image, drawn
 
 
-def _polygon_area(polygon: Sequence[float]) -> float:
+def polygon_area(polygon: Sequence[float]) -> float:
     """Returns the area of a flat (x0, y0, x1, y1, ...) polygon (shoelace formula)."""
     xs, ys = np.asarray(polygon[0::2]), np.asarray(polygon[1::2])
     return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2)
@@ -200,23 +200,11 @@ def generate_shapes_dataset(
     known = SHAPE_CATEGORIES + EXTRA_SHAPES
     if not shapes or any(name not in known for name in shapes) or len(set(shapes)) < len(shapes):
         raise ValueError(f"synthetic: shapes must be distinct names from {known}, got {shapes!r}")
-    if num_images < 0:
-        raise ValueError(f"synthetic: number of images must be >= 0, got {num_images}")
-    if image_format.lower() not in ("jpg", "jpeg", "png"):
-        raise ValueError(f"synthetic: image format must be jpg or png, got {image_format!r}")
     if not (1 <= objects[0] <= objects[1]):
         raise ValueError(f"synthetic: objects must be (min, max) with 1 <= min <= max: {objects}")
-    lo, hi = _size_range(size)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ext = "png" if image_format.lower() == "png" else "jpg"
-    rng = np.random.default_rng(seed)
-    images: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
-    digits = max(6, len(str(num_images)))
-    for index in range(num_images):
-        width, height = int(rng.integers(lo, hi + 1)), int(rng.integers(lo, hi + 1))
-        image, drawn = render_shapes_image(
+
+    def draw(width: int, height: int) -> tuple[Image.Image, list[Shape]]:
+        return render_shapes_image(
             rng,
             width,
             height,
@@ -225,6 +213,43 @@ def generate_shapes_dataset(
             backgrounds=backgrounds,
             shapes=shapes,
         )
+
+    rng = np.random.default_rng(seed)
+    description = f"DETR Studio synthetic shapes (seed {seed})"
+    return write_coco(
+        out_dir, num_images, draw, rng=rng, size=size, image_format=image_format,
+        shapes=shapes, description=description, json_name=json_name,
+    )  # fmt: skip
+
+
+def write_coco(
+    out_dir: str | Path,
+    num_images: int,
+    draw: Callable[[int, int], tuple[Image.Image, list[Shape]]],
+    *,
+    rng: np.random.Generator,
+    size: int | Sequence[int],
+    image_format: str,
+    shapes: Sequence[str],
+    description: str,
+    json_name: str = "annotations.json",
+) -> Path:
+    """Returns the COCO JSON path after writing `num_images` images `draw(width, height)` made
+    (width and height drawn from `rng` in `size` first, image by image) and their shapes."""
+    if num_images < 0:
+        raise ValueError(f"synthetic: number of images must be >= 0, got {num_images}")
+    if image_format.lower() not in ("jpg", "jpeg", "png"):
+        raise ValueError(f"synthetic: image format must be jpg or png, got {image_format!r}")
+    lo, hi = _size_range(size)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ext = "png" if image_format.lower() == "png" else "jpg"
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    digits = max(6, len(str(num_images)))
+    for index in range(num_images):
+        width, height = int(rng.integers(lo, hi + 1)), int(rng.integers(lo, hi + 1))
+        image, drawn = draw(width, height)
         file_name = f"{index + 1:0{digits}d}.{ext}"
         if ext == "jpg":
             image.save(out / file_name, quality=92)
@@ -255,7 +280,7 @@ def generate_shapes_dataset(
             )
     coco = {
         "info": {
-            "description": f"DETR Studio synthetic shapes (seed {seed})",
+            "description": description,
             "version": "1.0",
             "year": _dt.date.today().year,
             "contributor": "detr_model.data.synthetic",
