@@ -52,6 +52,7 @@ from bench.style_eval import (  # noqa: E402
     make_images,
 )
 from detr_model.checkpoint import load_checkpoint  # noqa: E402
+from detr_model.cli_train import build_model  # noqa: E402
 from detr_model.config import TINY_FAST_CHANGES, ModelConfig  # noqa: E402
 from detr_model.data import CocoDetection, collate_fn  # noqa: E402
 from detr_model.data.augment import copy_paste_of, train_transforms  # noqa: E402
@@ -92,6 +93,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "anchors-bf16": ({**BACKBONE, "query_anchors": True}, {"amp": "bf16"}),
     "anchors-dn-bf16": ({**BACKBONE, "query_anchors": True, "dn_groups": 5}, {"amp": "bf16"}),
     "fast": (TINY_FAST_CHANGES, {**TINY_FAST_TRAIN, "amp": "bf16"}),
+    "cli": ({}, {}),  # what `train --preset tiny --init none` builds (see _cli_recipe)
 }
 
 
@@ -130,6 +132,21 @@ def _clock(args: argparse.Namespace) -> Clock:
     return Clock(cpu=args.cpu_minutes is not None, iterations_per_minute=args.iters_per_minute)
 
 
+def _cli_recipe(args: argparse.Namespace, out: Path):
+    """Returns the parsed arguments and the TrainConfig of `python -m detr_model train --preset
+    tiny --init none` with its defaults, but --epochs from the bench and --workers 0 (one
+    process, so that CPU time counts all of it); --train-set changes on top."""
+    from detr_model.cli import build_parser
+    from detr_model.cli_train import train_config
+
+    argv = ["train", "--train-json", "-", "--train-images", "-", "--preset", "tiny",
+            "--init", "none", "--epochs", str(args.epochs), "--workers", "0",
+            "--device", args.device, "--out", str(out)]  # fmt: skip
+    parsed = build_parser().parse_args(argv)
+    config = train_config(parsed).replace(log_every=10**6, **_pairs(args.train_set))
+    return parsed, config
+
+
 def _train_config(args: argparse.Namespace, changes: dict[str, Any], out: Path) -> TrainConfig:
     base = TrainConfig.tiny_fast(args.train_size).replace(
         lr_schedule="step", warmup_iters=0, ema_decay=0.0, amp="off"
@@ -154,24 +171,34 @@ def _train_config(args: argparse.Namespace, changes: dict[str, Any], out: Path) 
 
 def _run(model, criterion, train, vals, config: TrainConfig, args, label: str):
     """Trains for the budget; returns [(minutes, wall minutes, {style: AP50})] of every
-    evaluation and the training iterations/s.
+    evaluation, the training iterations per wall second and per CPU second, and the epochs
+    finished.
 
-    With `--iters-per-minute R` the budget and the curve count iterations (R per minute, e.g.
-    measured on the CPU) instead of time: to compare variants on another device.
+    Evaluates after every epoch, or with `--eval-at-marks` only when the budget passes a mark
+    (and when the schedule ends first). With `--iters-per-minute R` the budget and the curve
+    count iterations (R per minute, e.g. measured on the CPU) instead of time: to compare
+    variants on another device.
     """
     clock = _clock(args)
     curve: list[tuple[float, float, dict[str, float]]] = []
+    marks = sorted(args.marks)
+    epochs = [0]
 
-    def on_progress(event: dict) -> None:
-        if event["event"] != "epoch":
-            return
-        minute = clock.minutes()
+    def evaluate(minute: float) -> dict[str, float]:
         with clock.paused():
             aps = {
                 style: ap50_of(val.coco(), _detections(trainer.eval_model, val, trainer.amp_dtype))
                 for style, val in vals.items()
             }
         curve.append((minute, clock.wall(), aps))
+        return aps
+
+    def on_progress(event: dict) -> None:
+        if event["event"] != "epoch":
+            return
+        minute = clock.minutes()
+        epochs[0] = event["epoch"]
+        aps = {} if args.eval_at_marks else evaluate(minute)
         terms = event.get("losses") or {}
         print(f"  {label:10s} {minute:6.2f} {clock.unit()} ({clock.wall():6.2f} wall)  "
               f"epoch {event['epoch']:3d}  loss {event['loss']:7.3f}  "
@@ -181,11 +208,21 @@ def _run(model, criterion, train, vals, config: TrainConfig, args, label: str):
 
     def out_of_time() -> bool:
         clock.tick()
-        return clock.minutes() > _budget(args)
+        minute = clock.minutes()
+        while args.eval_at_marks and marks and minute >= marks[0]:
+            aps = evaluate(marks.pop(0))  # the weights as the budget passed the mark
+            print(f"  {label:10s} mark {curve[-1][0]:g} {clock.unit()} ({clock.wall():6.2f} wall)"
+                  "  " + "  ".join(f"AP50 {s} {ap:.3f}" for s, ap in aps.items()),
+                  flush=True)  # fmt: skip
+        return minute > _budget(args)
 
     trainer = Trainer(model, criterion, config, on_progress=on_progress, should_stop=out_of_time)
     trainer.fit(train, None)  # evaluated above, on both styles, outside the budget
-    return curve, clock.iterations / max(clock.training_s(), 1e-9)
+    if args.eval_at_marks and marks:  # the schedule ended before the last marks
+        evaluate(clock.minutes())
+    rates = (clock.iterations / max(clock.training_s(), 1e-9),
+             clock.iterations / max(clock.training_cpu_s(), 1e-9))  # fmt: skip
+    return curve, rates, epochs[0]
 
 
 def _budget(args: argparse.Namespace) -> float:
@@ -234,25 +271,35 @@ def scratch(args: argparse.Namespace) -> None:
             model_changes = {**model_changes, **_pairs(args.model_set)}
             train_changes = {**train_changes, **_pairs(args.train_set)}
             out = (args.keep / name) if args.keep else Path(tmp) / name
-            config = _train_config(args, train_changes, out)
-            train, vals = _datasets(root, args, config)
-            model_config = ModelConfig.tiny(num_classes=train.num_classes).replace(**model_changes)
-            torch.manual_seed(0)
-            model = build_detr(model_config)
-            print(f"{name}: {model_changes} {train_changes}", flush=True)
-            curve, speed = _run(
+            if name == "cli":
+                parsed, config = _cli_recipe(args, out)
+                train, vals = _datasets(root, args, config)
+                torch.manual_seed(0)
+                model = build_model(parsed, train.class_names)
+                model_config = model.config
+                print(f"cli: {model_config}\n     {config}", flush=True)
+            else:
+                config = _train_config(args, train_changes, out)
+                train, vals = _datasets(root, args, config)
+                model_config = ModelConfig.tiny(num_classes=train.num_classes).replace(
+                    **model_changes
+                )
+                torch.manual_seed(0)
+                model = build_detr(model_config)
+                print(f"{name}: {model_changes} {train_changes}", flush=True)
+            curve, speed, epochs = _run(
                 model, build_criterion(model_config, config), train, vals, config, args, name
             )
             best = {s: max((aps[s] for _, _, aps in curve), default=float("nan")) for s in STYLES}
-            rows.append((name, [_at(curve, m) for m in args.marks], best, len(curve), speed))
+            rows.append((name, [_at(curve, m) for m in args.marks], best, epochs, speed))
     print(f"\ntiny from scratch, {args.images} {args.train_style}-style training images "
           f"{args.size[0]}-{args.size[1]} px; AP50 on {args.val_images} own-style and "
           f"{args.val_images} unseen-style validation images")  # fmt: skip
     print(_budget_line(args))
     unit = _clock(args).unit()
     header = " | ".join(f"own @{m:g} | unseen @{m:g} | wall min @{m:g}" for m in args.marks)
-    print(f"| variant ({unit}) | {header} | best own | best unseen | epochs | it/s |")
-    print("|---|" + "---|---|---|" * len(args.marks) + "---|---|---|---|")
+    print(f"| variant ({unit}) | {header} | best own | best unseen | epochs | it/s | it/CPU-s |")
+    print("|---|" + "---|---|---|" * len(args.marks) + "---|---|---|---|---|")
     for name, at, best, epochs, speed in rows:
         cells = " | ".join(
             f"{(aps or {}).get('own', float('nan')):.3f} | "
@@ -260,7 +307,7 @@ def scratch(args: argparse.Namespace) -> None:
             for wall, aps in at
         )
         print(f"| {name} | {cells} | {best['own']:.3f} | {best['unseen']:.3f} | {epochs} | "
-              f"{speed:.2f} |")  # fmt: skip
+              f"{speed[0]:.2f} | {speed[1]:.2f} |")  # fmt: skip
 
 
 def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], args):
@@ -318,8 +365,10 @@ def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], a
     criterion = build_criterion(model.config, config)
     trainer = Trainer(model, criterion, config, on_progress=on_progress, should_stop=stop)
     trainer.fit(train, None)
-    if len(results) < len(marks):  # the schedule ended before the last mark
-        evaluate(round(clock.minutes(), 2))
+    if len(results) < len(marks):  # the schedule ended first: its end counts for the rest
+        evaluate(marks[len(results)])
+        wall, aps = results[-1][1:]
+        results.extend([(m, wall, aps) for m in marks[len(results) :]])
     timing["s_per_epoch"] = timing["epoch_s"] / max(timing["epochs"], 1)
     return before, results, timing
 
@@ -388,6 +437,9 @@ def main() -> None:
         "--train-style", choices=STYLES, default="own", help="generator of the training images"
     )
     parser.add_argument("--marks", type=float, nargs="+")
+    parser.add_argument(
+        "--eval-at-marks", action="store_true", help="scratch: evaluate at the marks only"
+    )
     parser.add_argument("--images", type=int)
     parser.add_argument("--val-images", type=int, default=100)
     parser.add_argument("--size", type=int, nargs=2, default=[128, 160], help="data sizes")

@@ -83,12 +83,16 @@ class Clock:
         if self.rate:
             return self.iterations / self.rate
         if self.cpu:
-            return (time.process_time() - self._cpu0 - self._left_out_cpu) / 60
+            return self.training_cpu_s() / 60
         return self.training_s() / 60
 
     def training_s(self) -> float:
         """Returns the wall seconds spent training (evaluations left out)."""
         return time.monotonic() - self._wall0 - self._left_out_wall
+
+    def training_cpu_s(self) -> float:
+        """Returns the CPU seconds of this process spent training (evaluations left out)."""
+        return time.process_time() - self._cpu0 - self._left_out_cpu
 
     def wall(self) -> float:
         """Returns the wall minutes since the start, evaluations included."""

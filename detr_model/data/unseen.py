@@ -83,8 +83,9 @@ class _Planner:
         self.rng = rng
         self.height, self.width = background.shape[:2]
         self.background = background
+        self.flat = background.copy()  # each layer in its main colour: what a new one is on
         self.owner = np.zeros((self.height, self.width), np.int16)
-        self.full: dict[int, int] = {}  # object number -> its pixels were nothing cut off
+        self.full: dict[int, int] = {}  # object number -> its pixel count with nothing cut off
         self.categories: dict[int, int] = {}
         self.layers: list[_Layer] = []
 
@@ -96,9 +97,10 @@ class _Planner:
         )
 
     def paint(self, number: int, mask: np.ndarray, *, plain: bool = False) -> np.ndarray:
-        colour = _contrasting(self.rng, self.background[mask].mean(axis=0))
+        colour = _contrasting(self.rng, self.flat[mask].mean(axis=0))
         self.layers.append(_Layer(number, mask, draw.random_paint(self.rng, colour, plain=plain)))
         self.owner[mask] = number
+        self.flat[mask] = colour
         return colour
 
     def add_object(self, name: str, category_id: int, scale: tuple[float, float]) -> None:
@@ -111,7 +113,7 @@ class _Planner:
             cy = rng.uniform(-margin, self.height + margin)
             polygon = draw.shape_outline(rng, name, cx, cy, size)
             stroke = 0
-            if rng.random() < 0.3:  # outline only
+            if rng.random() < 0.3 and size >= 24:  # outline only (smaller reads as a ring)
                 stroke = int(np.clip(round(size * rng.uniform(0.05, 0.12)), 2, 6))
             mask = draw.polygon_mask(self.width, self.height, polygon, stroke=stroke)
             full = draw.full_pixel_count(polygon, stroke=stroke)
@@ -204,11 +206,10 @@ def paint_scene(scene: Scene, *, omit: int | None = None, camera: bool = True) -
     """Returns the RGB picture of `scene`; `omit` leaves out object `omit` (an index into
     scene.objects), `camera=False` leaves out blur, noise and the other camera effects."""
     picture = scene.background.copy()
-    height, width = picture.shape[:2]
     skip = scene.owners[omit] if omit is not None else None
     for layer in scene.layers:
         if layer.owner != skip:
-            picture[layer.mask] = draw.paint_pixels(layer.paint, width, height)[layer.mask]
+            picture[layer.mask] = draw.paint_mask(layer.paint, layer.mask)
     if camera:
         return draw.through_camera(picture, scene.camera)
     return Image.fromarray(np.clip(picture + 0.5, 0, 255).astype(np.uint8))

@@ -68,7 +68,7 @@ def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
 
 def _blob(rng: np.random.Generator, cx: float, cy: float, radius: float) -> Polygon:
     """A lobed, wavy outline (two harmonics of the radius) that reads as none of the classes."""
-    k1, k2 = int(rng.integers(2, 4)), int(rng.integers(5, 8))
+    k1, k2 = int(rng.integers(2, 4)), int(rng.integers(6, 9))  # 5 bumps would read as a star
     a1, a2 = rng.uniform(0.22, 0.35), rng.uniform(0.1, 0.2)
     p1, p2 = rng.uniform(0, 2 * math.pi, 2)
     angles = np.linspace(0, 2 * math.pi, 40, endpoint=False)
@@ -238,19 +238,21 @@ def random_paint(rng: np.random.Generator, colour: np.ndarray, *, plain: bool = 
     )
 
 
-def paint_pixels(paint: Paint, width: int, height: int) -> np.ndarray:
-    """Returns the (H, W, 3) picture of `paint` over the whole frame (masks pick the pixels)."""
+def paint_mask(paint: Paint, mask: np.ndarray) -> np.ndarray:
+    """Returns the (N, 3) colours of `paint` at the N pixels of `mask` (row-major order); a
+    gradient runs across the masked pixels, stripes and grain are fixed to the frame."""
     a, b = np.asarray(paint.colour, np.float32), np.asarray(paint.colour2, np.float32)
+    ys, xs = np.nonzero(mask)
     if paint.kind == "solid":
-        return np.broadcast_to(a, (height, width, 3))
+        return np.broadcast_to(a, (len(xs), 3))
+    phase = (xs * math.cos(paint.angle) + ys * math.sin(paint.angle)).astype(np.float32)
     if paint.kind == "gradient":
-        return a + (b - a) * _ramp(width, height, paint.angle)[..., None]
+        t = (phase - phase.min()) / max(float(np.ptp(phase)), 1e-6) if len(phase) else phase
+        return a + (b - a) * t[:, None]
     if paint.kind == "stripes":
-        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-        phase = xx * math.cos(paint.angle) + yy * math.sin(paint.angle)
-        on = (np.sin(phase * 2 * math.pi / paint.period) > 0)[..., None]
+        on = (np.sin(phase * 2 * math.pi / paint.period) > 0)[:, None]
         return np.where(on, a, b)
-    grain = np.random.default_rng(paint.seed).normal(0, paint.grain, (height, width, 1))
+    grain = np.random.default_rng(paint.seed).normal(0, paint.grain, (len(xs), 1))
     return a + grain.astype(np.float32)
 
 
