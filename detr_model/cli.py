@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
         "else 50",
     )
     p.add_argument(
-        "--batch-size", type=_positive, help="default 8 for tiny from scratch, otherwise 2"
+        "--batch-size",
+        type=_positive,
+        help="default 8 for tiny from scratch, 4 from a model file (as the app), otherwise 2",
     )
     p.add_argument("--lr", type=float)
     p.add_argument("--lr-backbone", type=float)
@@ -150,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-queries", type=_positive)
     p.add_argument("--image-size", type=_positive, help="shorter side at eval; scales training")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument(
+        "--augment-recipe",
+        choices=("paper", "small_data"),
+        help="paper: flip, scales (and the paper's crop for full-size training); small_data: "
+        "also photometric, zoom-out, IoU crop, affine, blur, noise, copy-paste (augment.py)",
+    )
     p.add_argument(
         "--fast",
         action=argparse.BooleanOptionalAction,

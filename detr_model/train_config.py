@@ -191,31 +191,32 @@ class TrainConfig:
     @classmethod
     def tiny_fast(cls, size: int = TINY_FAST_SIZE, **changes: Any) -> TrainConfig:
         """Returns the recipe that trains ModelConfig.tiny_fast fastest from scratch on images of
-        about `size` px (measured in docs/convergence.md): one lr everywhere, the small-data
-        augmentation."""
+        about `size` px (measured in docs/convergence.md): one lr everywhere, flip and three
+        scales (the small-data recipe, `augment_recipe="small_data"`, reached AP50 0.029
+        against 0.472 in the same 15 CPU-minutes)."""
         return cls._light_augmentation(size, TINY_FAST_TRAIN).replace(**changes)
 
     @classmethod
     def finetune(cls, size: int = TINY_FAST_SIZE, **changes: Any) -> TrainConfig:
         """Returns the recipe for fine-tuning a trained model on a few dozen to a few hundred
-        images of about `size` px (docs/convergence.md): lr 1e-4 everywhere, cosine, the
-        small-data augmentation (augment.py), batch FINETUNE_BATCH_SIZE (as the app)."""
+        images of about `size` px (docs/convergence.md): lr 1e-4 everywhere, cosine, flip and
+        three scales (a new class: AP50 0.721 against the small-data recipe's 0.673, at 0.65×
+        its time an epoch), batch FINETUNE_BATCH_SIZE (as the app)."""
         return cls._light_augmentation(size, FINETUNE_TRAIN).replace(
             batch_size=FINETUNE_BATCH_SIZE, **changes
         )
 
     @classmethod
     def _light_augmentation(cls, size: int, optimisation: dict[str, Any]) -> TrainConfig:
-        """Returns `optimisation` with the small-image set-up both short recipes share: the
-        small-data augmentation at the sizes size-32..size (no paper crop), batch 8, bf16 on
-        CPUs that are fast at it."""
+        """Returns `optimisation` with the small-image set-up both short recipes share: flip
+        and the sizes size-32..size (the paper's ops, no crop), batch 8, bf16 on CPUs that are
+        fast at it."""
         from detr_model.inference_speedups import cpu_has_fast_bfloat16
 
         return cls(
             scales=tuple(range(max(32, size - 32), size + 1, 16)),
             max_size=round(size * 5 / 3),
             crop=None,
-            augment_recipe="small_data",
             eval_size=size,
             batch_size=8,
             num_workers=0,

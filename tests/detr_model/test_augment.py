@@ -172,7 +172,7 @@ def _whole_recipe(config: TrainConfig, seed: int):
 
 
 def test_the_whole_small_data_recipe_keeps_boxes_on_their_objects() -> None:
-    config = TrainConfig.tiny_fast(128).replace(
+    config = TrainConfig.tiny_fast(128, augment_recipe="small_data").replace(
         photometric_p=1.0, zoom_out_p=0.5, iou_crop_p=0.5, affine_p=0.5, blur_p=0.5, noise_p=0.5
     )
     assert config.augment_recipe == "small_data"
@@ -209,7 +209,9 @@ def test_paper_recipe_gives_the_hand_written_versions_sizes_and_boxes() -> None:
 
 
 def test_recipe_fields_round_trip_and_old_configs_load_with_the_paper_recipe() -> None:
-    config = TrainConfig.finetune(160).replace(zoom_out_p=0.4, affine_degrees=5.0)
+    config = TrainConfig.finetune(160, augment_recipe="small_data").replace(
+        zoom_out_p=0.4, affine_degrees=5.0
+    )
     assert config.augment_recipe == "small_data"
     assert TrainConfig.from_dict(config.to_dict()) == config
     old = {k: v for k, v in TrainConfig().to_dict().items() if k not in _NEW_FIELDS}
@@ -223,11 +225,15 @@ def test_recipe_fields_round_trip_and_old_configs_load_with_the_paper_recipe() -
 
 def test_train_transforms_follow_the_config() -> None:
     paper = augment.train_transforms(TrainConfig.small_images(128))
-    small = augment.train_transforms(TrainConfig.tiny_fast(128))
+    small_data = TrainConfig.tiny_fast(128, augment_recipe="small_data")
+    small = augment.train_transforms(small_data)
     assert any(isinstance(t, augment.WithBoxes) for t in small.transforms)
     assert not any(isinstance(t, augment.WithBoxes) for t in paper.transforms)
-    assert augment.copy_paste_of(TrainConfig.tiny_fast(128)) == 0.3
-    assert augment.copy_paste_of(TrainConfig.tiny_fast(128, augment=False)) == 0.0
+    assert augment.copy_paste_of(small_data) == 0.3
+    assert augment.copy_paste_of(small_data.replace(augment=False)) == 0.0
+    # The short recipes' default is the light one (measured faster to learn, convergence.md).
+    assert augment.copy_paste_of(TrainConfig.tiny_fast(128)) == 0.0
+    assert TrainConfig.finetune(128).augment_recipe == "paper"
     assert augment.copy_paste_of(TrainConfig()) == 0.0
 
 
@@ -235,3 +241,14 @@ _NEW_FIELDS = {
     "augment_recipe", "photometric_p", "zoom_out_p", "zoom_out_max", "iou_crop_p",
     "scale_jitter", "affine_p", "affine_degrees", "blur_p", "noise_p", "copy_paste_p",
 }  # fmt: skip
+
+
+def test_the_cli_chooses_the_recipe_and_keeps_the_short_recipes_light_by_default() -> None:
+    from detr_model.cli import build_parser
+    from detr_model.cli_train import train_config
+
+    base = ["train", "--train-json", "a.json", "--train-images", ".", "--out", "o"]
+    parser = build_parser()
+    assert train_config(parser.parse_args(base)).augment_recipe == "paper"
+    chosen = parser.parse_args([*base, "--augment-recipe", "small_data"])
+    assert train_config(chosen).augment_recipe == "small_data"
