@@ -213,7 +213,7 @@ def train_config(args: argparse.Namespace, checkpoint=None, *, num_images: int |
         "out_dir": str(args.out),
         "resume": str(args.resume) if args.resume else None,
         "augment": not args.no_augment,
-        "augment_recipe": getattr(args, "augment_recipe", None) or base.augment_recipe,
+        "augment_recipe": args.augment_recipe or base.augment_recipe,
         "feature_cache": fast,
         "log_every": args.log_every or base.log_every,
     }

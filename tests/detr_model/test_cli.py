@@ -213,7 +213,8 @@ def test_fine_tuning_a_model_file_uses_its_training_size_and_the_finetune_recipe
     parser_defaults = dict(
         init=str(path), preset="tiny", image_size=None, epochs=10, batch_size=None, lr=None,
         lr_backbone=None, lr_drop=None, workers=0, eval_every=1, device="cpu", amp=None, seed=0,
-        out=tmp_path / "run", resume=None, no_augment=False, fast=False, log_every=None,
+        out=tmp_path / "run", resume=None, no_augment=False, augment_recipe=None, fast=False,
+        log_every=None,
     )  # fmt: skip
     config = train_config(argparse.Namespace(**parser_defaults))
     assert config.eval_size == 160 and config.scales == (128, 144, 160)

@@ -31,7 +31,8 @@ def _finetune_args(init: Path) -> argparse.Namespace:
     return argparse.Namespace(
         init=str(init), preset="tiny", image_size=None, epochs=1, batch_size=None, lr=None,
         lr_backbone=None, lr_drop=None, workers=0, eval_every=1, device="cpu", amp=None, seed=0,
-        out=init.parent / "run", resume=None, no_augment=False, fast=False, log_every=None,
+        out=init.parent / "run", resume=None, no_augment=False, augment_recipe=None, fast=False,
+        log_every=None,
     )  # fmt: skip
 
 
