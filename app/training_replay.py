@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.annotations.geometry import clamp_rect, is_valid_rect, xyxy_to_xywh
 from app.annotations.model import Project
 from detr_model.image_file import ImageReadError, read_size
 
@@ -199,13 +200,11 @@ def _current_boxes(
     if rec.size is not None and rec.size != size:
         return None
     known = {c.id for c in project.categories}
-    width, height = size
     out = []
     for box in rec.boxes:
         if box.category_id not in known:
             continue
-        x1, x2 = sorted((min(max(box.x1, 0.0), width), min(max(box.x2, 0.0), width)))
-        y1, y2 = sorted((min(max(box.y1, 0.0), height), min(max(box.y2, 0.0), height)))
-        if x2 > x1 and y2 > y1:
-            out.append((box.category_id, [x1, y1, x2 - x1, y2 - y1]))
+        rect = clamp_rect(box.rect, *size)
+        if is_valid_rect(rect):
+            out.append((box.category_id, list(xyxy_to_xywh(rect))))
     return out
