@@ -52,7 +52,7 @@ class TrainSettings:
     base_label: str = "Tiny model from scratch"
     epochs: int | None = None  # None: automatic (auto_epochs)
     batch_size: int = FINETUNE_BATCH_SIZE  # the CLI's for a model file too
-    image_size: int | None = IMAGE_SIZES["fast"]  # None: the size the base model was trained at
+    image_size: int | None = None  # None: the size the base model was trained at (the CLI's)
     val_fraction: float | None = None  # None: automatic; 0: AP on the training images
     lr: float | None = None  # None: the recipe's default
     freeze_backbone: bool = False

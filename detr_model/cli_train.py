@@ -181,11 +181,11 @@ def build_model(args: argparse.Namespace, class_names: list[str], checkpoint=Non
 def train_config(args: argparse.Namespace, checkpoint=None, *, num_images: int | None = None):
     """Returns the TrainConfig the arguments ask for; a model file's recipe reads `checkpoint`
     (default: loaded from `--init`); automatic epochs count `num_images` training images."""
-    from detr_model.train_config import TINY_FAST_SIZE, TrainConfig
+    from detr_model.train_config import TrainConfig
 
     size = args.image_size
     if args.init == "none" and args.preset == "tiny":
-        base = TrainConfig.tiny_fast(size or TINY_FAST_SIZE)
+        base = TrainConfig.tiny_fast(size or run_defaults(args).image_size)
     elif init_is_file(args):  # a model file: the fine-tuning recipe
         ckpt = checkpoint or init_checkpoint(args)
         size = size or ckpt.input_size()[0]

@@ -1,5 +1,5 @@
-"""What a training run does when nobody says: the epochs from the data, fast mode and the
-frozen backbone from the model it starts from and the device.
+"""What a training run does when nobody says: the epochs from the data, fast mode, the frozen
+backbone and the image size from the model it starts from and the device.
 
 `python -m detr_model train` and the app's training dialog both ask here, so the same data
 trains the same way from either. No torch here (the dialog imports it at start-up).
@@ -8,6 +8,8 @@ trains the same way from either. No torch here (the dialog imports it at start-u
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from detr_model.input_size import TINY_FAST_SIZE
 
 AUTO_ITERATIONS = 1500
 """Automatic epochs: about this many iterations in all (docs/convergence.md: 300 iterations of
@@ -44,6 +46,10 @@ class TrainingDefaults:
     """The backbone is frozen unless the user says otherwise (fast mode implies it)."""
     needs_size: bool
     """The run must be told an image size (there is no model to read one from)."""
+    image_size: int | None
+    """The training side in px; None: the size the starting model was trained at
+    (`Checkpoint.input_size`), which an official COCO model needs (800 px) and the demo model
+    trains at for 1.3x the time of 128 px (docs/convergence.md)."""
     epochs_from_data: bool
     """The CLI picks the epochs from the data (`auto_epochs`); else FIXED_EPOCHS."""
 
@@ -65,5 +71,6 @@ def training_defaults(init: str, *, gpu: bool) -> TrainingDefaults:
         fast=fast,
         freeze_backbone=fast,
         needs_size=init == "none",
+        image_size=TINY_FAST_SIZE if init == "none" else None,
         epochs_from_data=init == "file",
     )

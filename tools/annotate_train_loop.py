@@ -6,7 +6,8 @@ with replay of the earlier snapshot against forgetting and without.
 
 What a user of the app does, with the app's own code paths and defaults (`TrainSettings`,
 `write_snapshot`, `cli_arguments`: start from the model in use, automatic epochs, batch 4,
-128 px, full fine-tuning of a small model):
+the model's own image size, full fine-tuning of a small model; the replay rows in
+docs/convergence.md were measured when the dialog's default was 128 px):
 
 1. round 1: a folder of `--images` shapes images that include a class the base model does not
    know ("cross") is annotated (its ground truth stands for the corrected proposals), reviewed

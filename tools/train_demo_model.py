@@ -126,6 +126,7 @@ def main() -> int:
         "--init", default="none", help="none (from scratch) | a model file to start from"
     )
     parser.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
+    parser.add_argument("--batch-size", type=int, help="images a step (default: the recipe's)")
     parser.add_argument(
         "--varied", type=int, default=0, help="varied-style training images beside the 800 own"
     )
@@ -155,6 +156,8 @@ def main() -> int:
     options = ["--preset", "tiny", "--init", str(args.init)]
     if args.lr is not None:
         options += ["--lr", str(args.lr), "--lr-backbone", str(args.lr)]
+    if args.batch_size is not None:
+        options += ["--batch-size", str(args.batch_size)]
     code = cli(
         [
             "train",

@@ -70,7 +70,9 @@ class TrainingSettingsForm(QGroupBox):
         self.size_combo.addItem("As the model was trained", None)
         for name, px in IMAGE_SIZES.items():
             self.size_combo.addItem(f"{name.capitalize()} ({px} px)", px)
-        self.size_combo.setCurrentIndex(self.size_combo.findData(d.image_size))
+        self.size_combo.setCurrentIndex(0)  # as the model was trained; the base sets it
+        self._size_chosen = False  # the user picked a size: a new base keeps it
+        self.size_combo.activated.connect(self._on_size_chosen)
         self.lr_spin = QDoubleSpinBox()
         self.lr_spin.setDecimals(6)
         self.lr_spin.setRange(0.0, 0.1)
@@ -193,15 +195,21 @@ class TrainingSettingsForm(QGroupBox):
             self.freeze_check.setChecked(False)  # give back the user's choice
             self._freeze_forced = False
 
+    def _on_size_chosen(self, _index: int) -> None:
+        self._size_chosen = True
+
     def _on_base_changed(self) -> None:
         base = (self.base_combo.currentData() or ("", ""))[0]
         defaults = defaults_for(base, self.official_bases, gpu=gpu_likely())
-        # "As the model was trained" (the CLI reads the size from the checkpoint) needs a model;
-        # the default stays the fast size: fine-tuning the demo model at its own 160 px was not
-        # better than at 128 px (docs/convergence.md).
+        # The CLI's size: the one the model was trained at (read from the checkpoint), the
+        # fast size from scratch, where there is no model to ask.
         self.size_combo.model().item(0).setEnabled(not defaults.needs_size)
-        if defaults.needs_size and self.size_combo.currentIndex() == 0:
-            self.size_combo.setCurrentIndex(1)
+        as_trained = self.size_combo.currentIndex() == 0
+        if not self._size_chosen or (defaults.needs_size and as_trained):
+            wanted = defaults.image_size
+            self.size_combo.setCurrentIndex(
+                0 if wanted is None else self.size_combo.findData(wanted)
+            )
         self.fast_check.setEnabled(defaults.fast_allowed)
         self.fast_check.setChecked(defaults.fast)
         self._on_fast_toggled(self.fast_check.isChecked())

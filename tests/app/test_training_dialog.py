@@ -219,14 +219,12 @@ def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(
     dialog.fast_check.setChecked(True)
     assert not dialog.fast_check.isEnabled() and not dialog.settings().fast
     assert dialog.freeze_check.isEnabled() and not dialog.freeze_check.isChecked()
-    assert dialog.settings().image_size == 128
+    assert dialog.settings().image_size == 128  # from scratch: a size is needed
     dialog.base_combo.setCurrentIndex(1)  # a small model: full fine-tuning by default
     assert dialog.fast_check.isEnabled() and not dialog.settings().fast
-    assert dialog.settings().image_size == 128
-    dialog.size_combo.setCurrentIndex(0)
-    assert dialog.settings().image_size is None  # at the size it was trained at
+    assert dialog.settings().image_size is None  # at the size it was trained at, as the CLI
     dialog.base_combo.setCurrentIndex(0)
-    assert dialog.settings().image_size == 128  # from scratch: a size is needed
+    assert dialog.settings().image_size == 128
     dialog.base_combo.setCurrentIndex(1)
     dialog.fast_check.setChecked(True)
     assert dialog.settings().fast
@@ -235,7 +233,13 @@ def test_fast_mode_needs_a_base_model_and_freezes_the_backbone(
     assert dialog.freeze_check.isEnabled() and not dialog.freeze_check.isChecked()
     dialog.base_combo.setCurrentIndex(2)  # an official model without a GPU: fast by default
     assert dialog.settings().fast and dialog.settings().freeze_backbone
-    assert dialog.settings().image_size == 128
+    assert dialog.settings().image_size is None  # a COCO model at its 800 px, not 128
+    dialog.size_combo.setCurrentIndex(2)
+    dialog.size_combo.activated.emit(2)  # the user picks 256 px: a new base keeps it
+    dialog.base_combo.setCurrentIndex(1)
+    assert dialog.settings().image_size == 256
+    dialog.base_combo.setCurrentIndex(0)
+    assert dialog.settings().image_size == 256
     monkeypatch.setattr(dialog_module, "gpu_likely", lambda: True)
     dialog.base_combo.setCurrentIndex(1)
     dialog.base_combo.setCurrentIndex(2)

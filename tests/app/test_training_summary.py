@@ -62,6 +62,7 @@ def test_an_app_run_and_a_cli_run_of_the_same_data_get_the_same_epochs_and_confi
     snap = write_snapshot(session.project, tmp_path / "run", settings)
     app_args = cli_arguments(snap, settings)  # what the dialog runs
     cli_args = list(app_args)
+    assert "--image-size" not in app_args  # both train at the size the model was trained at
     for flag in ("--epochs", "--batch-size"):  # a user who leaves these to the CLI
         i = cli_args.index(flag)
         del cli_args[i : i + 2]

@@ -22,12 +22,13 @@ def test_automatic_epochs_are_about_1500_iterations_within_bounds() -> None:
 def test_defaults_by_what_the_run_starts_from_and_the_device() -> None:
     scratch = training_defaults("none", gpu=False)
     assert not scratch.fast_allowed and not scratch.fast and scratch.needs_size
-    assert not scratch.epochs_from_data
+    assert not scratch.epochs_from_data and scratch.image_size == 128
     official_cpu = training_defaults("official", gpu=False)
     assert official_cpu.fast and official_cpu.freeze_backbone and not official_cpu.needs_size
     assert not training_defaults("official", gpu=True).fast
     model_file = training_defaults("file", gpu=False)
     assert model_file.fast_allowed and not model_file.fast and model_file.epochs_from_data
+    assert model_file.image_size is None and official_cpu.image_size is None  # the model's
     with pytest.raises(ValueError, match="init must be one of"):
         training_defaults("demo", gpu=False)
 
