@@ -27,6 +27,14 @@ DEFAULT_SCORE_THRESHOLD = 0.5
 DEFAULT_SCORE_SLACK = 0.1
 
 
+def input_pixel_tolerance(
+    original_size: Sequence[int], input_size: Sequence[int], max_px: float = DEFAULT_MAX_PX
+) -> float:
+    """Return `max_px` pixels of the model's input in the original image's pixels (sizes as
+    (h, w) or (w, h) alike): boxes come back in original pixels, the model sees the input."""
+    return max_px * max(1.0, max(original_size) / max(input_size))
+
+
 @dataclass(frozen=True)
 class GuardReport:
     """How far a candidate's detections are from the reference's."""

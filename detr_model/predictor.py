@@ -22,7 +22,7 @@ from torch import nn
 from torchvision.ops import batched_nms
 
 from detr_model import exported_model
-from detr_model.accuracy_guard import DEFAULT_MAX_PX, compare_detections
+from detr_model.accuracy_guard import compare_detections, input_pixel_tolerance
 from detr_model.checkpoint import Checkpoint, load_checkpoint
 from detr_model.coco_classes import NO_CLASS_NAME as PLACEHOLDER
 from detr_model.devices import pick_device
@@ -341,8 +341,8 @@ class Predictor:
         threshold = min(score_threshold, 0.5)
         ref = self._detect(reference_model, samples, batch, threshold)
         got = self._detect(self.model, samples, batch, threshold)
-        shrink = [max(1.0, max(p.original_size) / max(p.pixels.shape[-2:])) for p in batch]
-        report = compare_detections(ref, got, max_px=[DEFAULT_MAX_PX * k for k in shrink])
+        tolerances = [input_pixel_tolerance(p.original_size, p.pixels.shape[-2:]) for p in batch]
+        report = compare_detections(ref, got, max_px=tolerances)
         if report.ok:
             log.info(
                 "%s agrees with float32 (%d detections checked)", self.precision, report.compared
