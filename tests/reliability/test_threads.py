@@ -36,7 +36,9 @@ def _prepare(qtbot, window, tmp_path: Path, checkpoint: Path, delay_s: float = 0
     write_noise_images(folder, count=5)
     open_and_wait(qtbot, window, folder)
     auto = window.auto
-    auto.spec_options = dict(SMALL)
+    # One image a batch, so the slow predictor sleeps per image: a fast machine decodes all 5
+    # before the first batch, and one batch of 5 would end the run in one step.
+    auto.spec_options = dict(SMALL, batch_size=1)
     auto.set_device("cpu")
     auto.set_model(file_choice(checkpoint))
     auto.ask_mapping = lambda missing, mapping: {name: name for name in missing}
