@@ -339,6 +339,7 @@ def test_opening_another_folder_during_a_run_drops_its_late_results(
 ):
     auto = prepare(qtbot, window, folder, checkpoint)
     auto.predictor_factory = slow_factory(0.2)
+    auto.spec_options["batch_size"] = 1  # the run goes on after the first image
     other = tmp_path / "other"
     write_noise_images(other, count=5)
     assert auto.run_unreviewed()
