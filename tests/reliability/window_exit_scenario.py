@@ -20,9 +20,12 @@ REPORT: dict = {"qt_messages": []}
 
 
 def _threads() -> list[str]:
-    names = [
-        Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in os.listdir("/proc/self/task")
-    ]
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            names.append(Path(f"/proc/self/task/{task}/comm").read_text().strip())
+        except FileNotFoundError:  # the thread ended between the listing and the read
+            continue
     return sorted(n for n in names if n != "Thread (pooled)")  # Qt's own pool, idle
 
 
