@@ -44,14 +44,17 @@ class TrainingDefaults:
     """Fast mode is on unless the user says otherwise."""
     freeze_backbone: bool
     """The backbone is frozen unless the user says otherwise (fast mode implies it)."""
-    needs_size: bool
-    """The run must be told an image size (there is no model to read one from)."""
     image_size: int | None
     """The training side in px; None: the size the starting model was trained at
     (`Checkpoint.input_size`), which an official COCO model needs (800 px) and the demo model
     trains at for 1.3x the time of 128 px (docs/convergence.md)."""
     epochs_from_data: bool
     """The CLI picks the epochs from the data (`auto_epochs`); else FIXED_EPOCHS."""
+
+    @property
+    def needs_size(self) -> bool:
+        """The run must be told an image size (there is no model to read one from)."""
+        return self.image_size is not None
 
 
 def training_defaults(init: str, *, gpu: bool) -> TrainingDefaults:
@@ -70,7 +73,6 @@ def training_defaults(init: str, *, gpu: bool) -> TrainingDefaults:
         fast_allowed=init != "none",
         fast=fast,
         freeze_backbone=fast,
-        needs_size=init == "none",
         image_size=TINY_FAST_SIZE if init == "none" else None,
         epochs_from_data=init == "file",
     )
