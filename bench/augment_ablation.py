@@ -24,19 +24,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from torch.utils.data import ConcatDataset, DataLoader  # noqa: E402
+from torch.utils.data import ConcatDataset  # noqa: E402
 
-from bench.style_eval import STYLES, TRAIN_SEED, VAL_SEED, ap50_of, make_images  # noqa: E402
+from bench.style_eval import (  # noqa: E402
+    STYLES,
+    TRAIN_SEED,
+    VAL_SEED,
+    ap50_of,
+    detections_of,
+    make_images,
+)
 from detr_model.checkpoint import load_checkpoint  # noqa: E402
-from detr_model.data import CocoDetection, collate_fn  # noqa: E402
+from detr_model.data import CocoDetection  # noqa: E402
 from detr_model.data.augment import copy_paste_of, train_transforms  # noqa: E402
 from detr_model.data.synthetic import SHAPE_CATEGORIES  # noqa: E402
 from detr_model.data.transforms import make_transforms  # noqa: E402
 from detr_model.data.varied import generate_varied_dataset  # noqa: E402
 from detr_model.engine import Trainer  # noqa: E402
-from detr_model.evaluation import predict_dataset  # noqa: E402
 from detr_model.losses import build_criterion  # noqa: E402
-from detr_model.postprocess import PostProcess  # noqa: E402
 from detr_model.train_config import TrainConfig  # noqa: E402
 
 OPS = ("photometric_p", "zoom_out_p", "iou_crop_p", "affine_p", "blur_p", "noise_p",
@@ -80,23 +85,18 @@ def _validation(root: Path, args, config: TrainConfig) -> dict[str, CocoDetectio
 
 
 def _ap50(model, vals: dict[str, CocoDetection]) -> dict[str, float]:
-    aps = {}
-    for style, val in vals.items():
-        loader = DataLoader(val, batch_size=8, collate_fn=collate_fn)
-        dets = predict_dataset(model, loader, postprocess=PostProcess(model.config.class_score),
-                               label_to_category=val.label_to_category)  # fmt: skip
-        aps[style] = ap50_of(val.coco(), dets)
-    return aps
+    return {style: ap50_of(val.coco(), detections_of(model, val)) for style, val in vals.items()}
 
 
-def _train(ckpt, args, changes: dict, root: Path, out: Path) -> tuple[dict[str, float], float]:
+def _train(ckpt, args, changes: dict, vals, root: Path, out: Path) -> tuple[dict, float]:
+    """Returns ({style: AP50}, training CPU s) after `args.iterations` iterations with
+    TrainConfig.finetune's optimisation and the augmentation `changes` say."""
     config = TrainConfig.finetune(args.train_size).replace(
         epochs=max(1, -(-args.iterations * 8 // (args.images + args.varied))),
         batch_size=8, log_every=10**6, eval_every=10**6, out_dir=str(out), seed=args.seed,
         **changes,
     )  # fmt: skip
     train = _training_set(root, args, config)
-    vals = _validation(root, args, config)
     torch.manual_seed(args.seed)
     model = ckpt.build_model().float()
     done = [0]
@@ -139,7 +139,7 @@ def main() -> None:
     print("| variant | own AP50 | unseen AP50 | CPU s |\n|---|---:|---:|---:|")
     print(f"| before training | {before['own']:.3f} | {before['unseen']:.3f} | – |", flush=True)
     for name, changes in _variants(args.variants.split(","), args.p).items():
-        aps, cpu_s = _train(ckpt, args, changes, args.data, args.data / f"run_{name}")
+        aps, cpu_s = _train(ckpt, args, changes, vals, args.data, args.data / f"run_{name}")
         print(f"| {name} | {aps['own']:.3f} | {aps['unseen']:.3f} | {cpu_s:.0f} |", flush=True)
 
 

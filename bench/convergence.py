@@ -40,7 +40,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
 
 from bench.style_eval import (  # noqa: E402
     STYLES,
@@ -49,21 +48,20 @@ from bench.style_eval import (  # noqa: E402
     Clock,
     ap50_of,
     data_folder,
+    detections_of,
     make_images,
 )
 from detr_model.checkpoint import load_checkpoint  # noqa: E402
 from detr_model.cli_train import build_model  # noqa: E402
 from detr_model.config import TINY_FAST_CHANGES, ModelConfig  # noqa: E402
-from detr_model.data import CocoDetection, collate_fn  # noqa: E402
+from detr_model.data import CocoDetection  # noqa: E402
 from detr_model.data.augment import copy_paste_of, train_transforms  # noqa: E402
 from detr_model.data.synthetic import SHAPE_CATEGORIES  # noqa: E402
 from detr_model.data.transforms import make_transforms  # noqa: E402
 from detr_model.detr import build_detr  # noqa: E402
 from detr_model.engine import Trainer  # noqa: E402
-from detr_model.evaluation import predict_dataset  # noqa: E402
 from detr_model.finetune import finetune_model  # noqa: E402
 from detr_model.losses import build_criterion  # noqa: E402
-from detr_model.postprocess import PostProcess  # noqa: E402
 from detr_model.train_config import TINY_FAST_TRAIN, TrainConfig  # noqa: E402
 
 BACKBONE = {"backbone_norm": "bn", "feature_stride": 16, "train_stem": True, "dropout": 0.0}
@@ -115,17 +113,6 @@ def _datasets(root: Path, args: argparse.Namespace, config: TrainConfig, shapes=
         make_images(val_dir, style, args.val_images, VAL_SEED[style], size, shapes)
         vals[style] = CocoDetection(val_dir, val_dir / "annotations.json", val_tf)
     return train, vals
-
-
-def _detections(model, val, amp_dtype=None, label_to_category=None) -> list[dict]:
-    loader = DataLoader(val, batch_size=8, collate_fn=collate_fn)
-    return predict_dataset(
-        model,
-        loader,
-        postprocess=PostProcess(model.config.class_score),
-        label_to_category=val.label_to_category if label_to_category is None else label_to_category,
-        autocast_dtype=amp_dtype,
-    )
 
 
 def _clock(args: argparse.Namespace) -> Clock:
@@ -187,7 +174,9 @@ def _run(model, criterion, train, vals, config: TrainConfig, args, label: str):
     def evaluate(minute: float) -> dict[str, float]:
         with clock.paused():
             aps = {
-                style: ap50_of(val.coco(), _detections(trainer.eval_model, val, trainer.amp_dtype))
+                style: ap50_of(
+                    val.coco(), detections_of(trainer.eval_model, val, trainer.amp_dtype)
+                )
                 for style, val in vals.items()
             }
         curve.append((minute, clock.wall(), aps))
@@ -322,7 +311,7 @@ def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], a
     by_name = {n: cats[i] for i, n in enumerate(names) if i in cats}
     base_map = {i: by_name[n] for i, n in enumerate(ckpt.class_names) if n in by_name}
     before = {
-        style: ap50_of(val.coco(), _detections(base_model, val, None, base_map), old_ids)
+        style: ap50_of(val.coco(), detections_of(base_model, val, None, base_map), old_ids)
         for style, val in vals.items()
     }
     torch.manual_seed(0)
@@ -351,7 +340,7 @@ def _finetune_once(ckpt, train, vals, config: TrainConfig, marks: list[float], a
         with clock.paused():
             aps = {}
             for style, val in vals.items():
-                dets = _detections(model, val, trainer.amp_dtype)
+                dets = detections_of(model, val, trainer.amp_dtype)
                 aps[style] = (
                     ap50_of(val.coco(), dets, new_ids),
                     ap50_of(val.coco(), dets, old_ids),

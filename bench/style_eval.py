@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch.utils.data import DataLoader
 
-from detr_model.data import generate_shapes_dataset
+from detr_model.data import collate_fn, generate_shapes_dataset
 from detr_model.data.unseen import generate_unseen_dataset
+from detr_model.evaluation import predict_dataset
+from detr_model.postprocess import PostProcess
 
 STYLES: tuple[str, ...] = ("own", "unseen")
 TRAIN_SEED = 1
@@ -36,6 +39,19 @@ def make_images(folder: Path, style: str, count: int, seed: int, size, shapes) -
 def data_folder(root: Path, split: str, style: str) -> Path:
     """Returns root/train or root/val for the own style (as before), root/SPLIT_unseen else."""
     return root / (split if style == "own" else f"{split}_{style}")
+
+
+def detections_of(model, val, amp_dtype=None, label_to_category=None) -> list[dict]:
+    """Returns `model`'s COCO detections on the dataset `val` (classes mapped as `val` says,
+    or by `label_to_category`), batches of 8."""
+    loader = DataLoader(val, batch_size=8, collate_fn=collate_fn)
+    return predict_dataset(
+        model,
+        loader,
+        postprocess=PostProcess(model.config.class_score),
+        label_to_category=val.label_to_category if label_to_category is None else label_to_category,
+        autocast_dtype=amp_dtype,
+    )
 
 
 def ap50_of(coco_gt: Any, detections: list[dict], cat_ids: Sequence[int] | None = None) -> float:
